@@ -40,7 +40,7 @@ enum h1_error {
     H1_ERR_METHOD,            /* method not a token */
     H1_ERR_TARGET,            /* request-target empty or has invalid bytes */
     H1_ERR_VERSION,           /* not HTTP/1.0 or HTTP/1.1 */
-    H1_ERR_STATUS,            /* response status not three digits */
+    H1_ERR_STATUS,            /* response status not three digits in 100..599, or bad reason */
     H1_ERR_BARE_CR,           /* CR not followed by LF */
     H1_ERR_BARE_LF,           /* LF line endings are refused in requests (allowed: none) */
     H1_ERR_HEADER_NAME,       /* empty or non-token header name, or whitespace before ':' */
@@ -87,7 +87,7 @@ struct h1_request {
     bool expect_continue;    /* Expect: 100-continue */
     bool upgrade;            /* Connection: upgrade with an Upgrade header */
     enum h1_error error;
-    size_t error_pos; /* byte offset of the fault in the buffer */
+    size_t error_pos; /* byte offset of the fault in the buffer (HEAD_TOO_LARGE: max_head) */
 };
 
 struct h1_response {
@@ -108,14 +108,22 @@ void h1_limits_default(struct h1_limits *limits);
 
 /*
  * Parse a request head from buf[0..len). <headers> has room for limits->max_headers entries.
- * Returns H1_COMPLETE, H1_INCOMPLETE or H1_ERROR (never reads past len).
+ * Returns H1_COMPLETE, H1_INCOMPLETE or H1_ERROR (never reads past len, nor past max_head).
+ * <limits> may be NULL for the defaults. Empty lines (CRLF) before the request-line are skipped
+ * (RFC 9112 §2.2) and counted in head_len. The fields of <out> are meaningful on H1_COMPLETE;
+ * error and error_pos on H1_ERROR. A request with both TE and CL is refused; `host` is the Host
+ * header even when an absolute-form target carries its own authority (which then wins, RFC 9112
+ * §3.2.2: routing must use the target's).
  */
 int h1_parse_request(const char *buf, size_t len, const struct h1_limits *limits,
                      struct h1_header *headers, struct h1_request *out);
 
 /*
  * Parse a response head. <request_was_head> and the status decide whether a body follows
- * (HEAD, 1xx, 204 and 304 have none).
+ * (HEAD, 1xx, 204 and 304 have none). Transfer-Encoding overrides Content-Length (RFC 9112
+ * §6.3): such a response is framed by its chunked coding, keep_alive is false, and a proxy must
+ * drop the Content-Length before forwarding it. A final coding other than chunked gives
+ * H1_BODY_CLOSE. The caller handles 101 and 2xx-to-CONNECT (the connection becomes a tunnel).
  */
 int h1_parse_response(const char *buf, size_t len, const struct h1_limits *limits,
                       struct h1_header *headers, bool request_was_head, struct h1_response *out);
@@ -127,8 +135,7 @@ const char *h1_error_text(enum h1_error error);
 bool h1_slice_eq(struct h1_slice s, const char *lit);
 bool h1_slice_ieq(struct h1_slice s, const char *lit);
 /* First header named <name> (case-insensitive), or NULL. */
-const struct h1_header *h1_find_header(const struct h1_header *headers, size_t n,
-                                       const char *name);
+const struct h1_header *h1_find_header(const struct h1_header *headers, size_t n, const char *name);
 
 /*
  * Incremental chunked-body decoder. Zero-copy: each call consumes bytes from the input and may
@@ -150,11 +157,18 @@ enum h1_chunk_status {
     H1_CHUNK_ERROR = -1,    /* invalid chunk size, missing CRLF, oversized line */
 };
 
+#define H1_CHUNKED_DEFAULT_MAX_LINE     4096
+#define H1_CHUNKED_DEFAULT_MAX_TRAILERS (32 * 1024)
+
+/* Starts a body; max_line and max_trailers get the defaults above (change them after). */
 void h1_chunked_init(struct h1_chunked *st);
 
 /*
  * Feed in[0..len). Sets *consumed to the number of input bytes used (always <= len). When it
- * returns H1_CHUNK_DATA, *data points inside <in>; call again with the rest of the input.
+ * returns H1_CHUNK_DATA, *data points inside <in> and ends at in + *consumed; call again with the
+ * rest of the input. On H1_CHUNK_ERROR, *consumed is the offset of the offending byte and the
+ * decoder stays in error. Chunk extensions are checked against RFC 9112 §7.1.1 (no whitespace
+ * before ';') and skipped; trailer fields are checked like header fields and skipped.
  */
 int h1_chunked_next(struct h1_chunked *st, const char *in, size_t len, size_t *consumed,
                     struct h1_slice *data);
