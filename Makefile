@@ -72,7 +72,7 @@ integration: $(BIN)
 # Fuzz targets (libFuzzer, clang): built apart from the main build; `fuzz-check` replays the
 # corpora and runs each target for a bounded time, `fuzz` runs a longer campaign.
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_BUILD := build-fuzz
+FUZZ_BUILD ?= build-fuzz
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := -std=c11 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
 	$(PKG_CFLAGS)

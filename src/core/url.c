@@ -44,7 +44,7 @@ int hostport_parse(const char *text, uint16_t default_port, char *host, size_t h
         host_start = p + 1;
         host_end = strchr(host_start, ']');
         if (!host_end) {
-            snprintf(err, errlen, "'%s': missing ']' after the IPv6 address", text);
+            snprintf(err, errlen, "missing ']' after the IPv6 address");
             return -1;
         }
         p = host_end + 1;
@@ -52,9 +52,8 @@ int hostport_parse(const char *text, uint16_t default_port, char *host, size_t h
         host_start = p;
         host_end = strchr(p, ':');
         if (host_end && strchr(host_end + 1, ':')) {
-            snprintf(err, errlen, "'%s': an IPv6 address must be written in brackets, e.g. "
-                                  "[::1]:443",
-                     text);
+            snprintf(err, errlen, "an IPv6 address must be written in brackets, e.g. "
+                                  "[::1]:443");
             return -1;
         }
         if (!host_end)
@@ -63,11 +62,11 @@ int hostport_parse(const char *text, uint16_t default_port, char *host, size_t h
     }
     size_t hlen = (size_t)(host_end - host_start);
     if (hlen == 0) {
-        snprintf(err, errlen, "'%s': the host is empty", text);
+        snprintf(err, errlen, "the host is empty");
         return -1;
     }
     if (hlen >= host_size) {
-        snprintf(err, errlen, "'%s': the host name is too long", text);
+        snprintf(err, errlen, "the host name is too long");
         return -1;
     }
     memcpy(host, host_start, hlen);
@@ -76,37 +75,36 @@ int hostport_parse(const char *text, uint16_t default_port, char *host, size_t h
     if (bracketed) {
         unsigned char buf[16];
         if (inet_pton(AF_INET6, host, buf) != 1) {
-            snprintf(err, errlen, "'%s': '%s' is not an IPv6 address", text, host);
+            snprintf(err, errlen, "'%s' is not an IPv6 address", host);
             return -1;
         }
     } else if (!is_ip(host) && !url_valid_dns_name(host)) {
-        snprintf(err, errlen, "'%s': '%s' is not a valid host name or IP address", text, host);
+        snprintf(err, errlen, "'%s' is not a valid host name or IP address", host);
         return -1;
     }
     *port = default_port;
     if (*p == ':') {
         p++;
         if (!*p) {
-            snprintf(err, errlen, "'%s': the port is empty", text);
+            snprintf(err, errlen, "the port is empty");
             return -1;
         }
         unsigned long v = 0;
         for (const char *q = p; *q; q++) {
             if (!isdigit((unsigned char)*q) || v > 65535) {
-                snprintf(err, errlen, "'%s': the port '%s' is not a number from 1 to 65535",
-                         text, p);
+                snprintf(err, errlen, "the port '%s' is not a number from 1 to 65535", p);
                 return -1;
             }
             v = v * 10 + (unsigned long)(*q - '0');
         }
         if (v < 1 || v > 65535) {
-            snprintf(err, errlen, "'%s': the port %lu is out of range (1-65535)", text, v);
+            snprintf(err, errlen, "the port %lu is out of range (1-65535)", v);
             return -1;
         }
         *port = (uint16_t)v;
         *port_given = true;
     } else if (*p) {
-        snprintf(err, errlen, "'%s': unexpected '%s' after the host", text, p);
+        snprintf(err, errlen, "unexpected '%s' after the host", p);
         return -1;
     }
     return 0;
@@ -145,7 +143,7 @@ int url_parse(const char *text, struct url *out, char *err, size_t errlen)
     char why[512];
     if (hostport_parse(authority, out->https ? 443 : 80, out->host, sizeof out->host, &out->port,
                        &out->port_given, why, sizeof why) != 0) {
-        snprintf(err, errlen, "bad URL %s", why);
+        snprintf(err, errlen, "URL '%s': %s", text, why);
         return -1;
     }
     out->host_is_ip = is_ip(out->host);
