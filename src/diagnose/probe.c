@@ -19,6 +19,7 @@
 #include "diagnose/explain.h"
 #include "http/h1.h"
 #include "tls/name_match.h"
+#include "tls/tls_io.h"
 
 /* The probe keeps this much of the body for --match-body and stops reading after it. */
 #define PROBE_BODY_KEEP  (1024 * 1024)
@@ -277,69 +278,15 @@ static bool build_request(struct probe *p)
     return true;
 }
 
-/* >0 bytes, 0 EOF, -1 would block (events in *want), -2 error (finding added by caller). */
+/* >0 bytes, 0 EOF, -1 would block (events in *want), -2 error. */
 static long conn_read(struct probe *p, char *buf, size_t len, int *want, int *ssl_err)
 {
-    if (p->ssl) {
-        size_t n = 0;
-        ERR_clear_error();
-        int rc = SSL_read_ex(p->ssl, buf, len, &n);
-        if (rc == 1)
-            return (long)n;
-        int err = SSL_get_error(p->ssl, rc);
-        *ssl_err = err;
-        if (err == SSL_ERROR_WANT_READ) {
-            *want = EV_READ;
-            return -1;
-        }
-        if (err == SSL_ERROR_WANT_WRITE) {
-            *want = EV_WRITE;
-            return -1;
-        }
-        if (err == SSL_ERROR_ZERO_RETURN)
-            return 0;
-        return -2;
-    }
-    ssize_t n = read(p->fd, buf, len);
-    if (n >= 0)
-        return (long)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        *want = EV_READ;
-        return -1;
-    }
-    *ssl_err = SSL_ERROR_SYSCALL;
-    return -2;
+    return tls_io_read(p->fd, p->ssl, buf, len, want, ssl_err);
 }
 
 static long conn_write(struct probe *p, const char *buf, size_t len, int *want, int *ssl_err)
 {
-    if (p->ssl) {
-        size_t n = 0;
-        ERR_clear_error();
-        int rc = SSL_write_ex(p->ssl, buf, len, &n);
-        if (rc == 1)
-            return (long)n;
-        int err = SSL_get_error(p->ssl, rc);
-        *ssl_err = err;
-        if (err == SSL_ERROR_WANT_READ) {
-            *want = EV_READ;
-            return -1;
-        }
-        if (err == SSL_ERROR_WANT_WRITE) {
-            *want = EV_WRITE;
-            return -1;
-        }
-        return -2;
-    }
-    ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0)
-        return (long)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        *want = EV_WRITE;
-        return -1;
-    }
-    *ssl_err = SSL_ERROR_SYSCALL;
-    return -2;
+    return tls_io_write(p->fd, p->ssl, buf, len, want, ssl_err);
 }
 
 static void keep_body(struct probe *p, const char *data, size_t len)
