@@ -234,8 +234,15 @@ static void tls_failure(struct probe *p, int ssl_error, const char *when)
         msg = diag_fmt("The server at %s rejected the client certificate presented (alert '%s').",
                        addr, p->alert);
         fix = diag_fmt("Present a client certificate issued by a CA the backend trusts.");
+    } else if (p->alert_received && p->res->sni && strstr(p->alert, "unrecognized")) {
+        msg = diag_fmt("The server at %s does not serve the name '%s' sent as SNI: it refused the "
+                       "TLS handshake with the alert '%s'.",
+                       addr, p->res->sni, p->alert);
+        fix = diag_fmt("Set the host name in the backend settings%s to a name this backend "
+                       "hosts, or configure the backend to serve '%s'.",
+                       p->spec.cli ? " (--host)" : "", p->res->sni);
     } else if (p->alert_received) {
-        msg = diag_fmt("The server at %s refused the TLS handshake %s with the alert '%s'%s%s.",
+        msg = diag_fmt("The server at %s refused the TLS handshake (%s) with the alert '%s'%s%s.",
                        addr, when, p->alert, reason[0] ? ": " : "", reason);
         if (!p->res->sni && (strstr(p->alert, "unrecognized") || strstr(p->alert, "handshake")))
             fix = diag_fmt("No SNI was sent; servers that host several names often refuse a "
