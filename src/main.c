@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/check_cmd.h"
 #include "core/version.h"
 #include "diagnose/probe_cmd.h"
+#include "proxy/gateway.h"
 
 struct command {
     const char *name;
@@ -12,7 +14,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", gateway_cmd_main, "run the gateway with a config file"},
     {"probe", probe_cmd_main, "probe one backend as the gateway would, and diagnose it"},
+    {"check", check_cmd_main, "validate a config file (file:line:col errors); exit 0/1"},
 };
 
 static void usage(FILE *out)
