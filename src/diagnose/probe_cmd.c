@@ -398,7 +398,7 @@ int probe_cmd_main(int argc, char **argv)
 
     if (o.json) {
         json_t *j = report_json(&spec, st.result);
-        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) : NULL;
         if (text) {
             puts(text);
             free(text);

@@ -88,7 +88,7 @@ void access_log_write(struct access_log *log, const struct access_record *r)
     set_str(o, "detail", r->detail);
     if (r->retried)
         json_object_set_new(o, "retried", json_true());
-    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!line)
         return;

@@ -334,7 +334,11 @@ void client_accept(struct worker *w, const struct rt_port *port, int fd,
         c->port_num = ntohs(in->sin_port);
     } else if (peer->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
-        inet_ntop(AF_INET6, &in6->sin6_addr, c->ip, sizeof c->ip);
+        /* A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: log them as IPv4. */
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], c->ip, sizeof c->ip);
+        else
+            inet_ntop(AF_INET6, &in6->sin6_addr, c->ip, sizeof c->ip);
         c->port_num = ntohs(in6->sin6_port);
     }
     int one = 1;
