@@ -40,7 +40,8 @@ void *cfg_xrealloc(void *p, size_t n, size_t size)
         fprintf(stderr, "gatehouse: allocation too large while loading the configuration\n");
         abort();
     }
-    void *q = realloc(p, n * size ? n * size : 1);
+    size_t bytes = n * size;
+    void *q = realloc(p, bytes ? bytes : 1);
     if (!q) {
         fprintf(stderr, "gatehouse: out of memory while loading the configuration\n");
         abort();

@@ -64,8 +64,8 @@ void cfg_errors_add(struct cfg_errors *errs, enum cfg_severity sev, const struct
     va_end(ap);
 }
 
-void cfg_err_pos(struct cfg_loader *ld, const struct cfg_pos *pos, const char *key,
-                 const char *fmt, ...)
+void cfg_err_pos(struct cfg_loader *ld, const struct cfg_pos *pos, const char *key, const char *fmt,
+                 ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -187,6 +187,11 @@ const char *cfg_suggest(const char *word, const char *const *candidates, size_t 
         if (!candidates[i] || strcmp(candidates[i], word) == 0)
             continue;
         size_t d = cfg_edit_distance(word, candidates[i]);
+        char nc[NORM_MAX];
+        normalise(candidates[i], nc, sizeof nc);
+        /* An abbreviation ("prio" for priority) is as plausible as a typo. */
+        if (len >= 3 && strncmp(nc, nw, len) == 0 && d > limit)
+            d = limit;
         if (d < best_d) {
             best = candidates[i];
             best_d = d;

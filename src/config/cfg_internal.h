@@ -19,8 +19,8 @@ void *cfg_arena_alloc(struct cfg_arena *ar, size_t size);
 void *cfg_arena_array(struct cfg_arena *ar, size_t n, size_t size);
 char *cfg_arena_strndup(struct cfg_arena *ar, const char *s, size_t len);
 char *cfg_arena_strdup(struct cfg_arena *ar, const char *s);
-__attribute__((format(printf, 2, 3))) char *cfg_arena_printf(struct cfg_arena *ar,
-                                                             const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) char *cfg_arena_printf(struct cfg_arena *ar, const char *fmt,
+                                                             ...);
 
 /* Out-of-memory policy for the config module: loading is start-up work, so abort (STYLE.md). */
 void *cfg_xmalloc(size_t size);
@@ -98,24 +98,25 @@ struct cfg_loader {
     struct cfg_arena *ar;  /* the config's arena */
     struct cfg_arena *tmp; /* YAML tree and scratch, freed after the load */
     struct cfg_errors *errs;
-    const char *file; /* as given, for messages (lives in ar) */
-    const char *dir;  /* base directory for relative paths (lives in ar) */
+    const char *file;       /* as given, for messages (lives in ar) */
+    const char *dir;        /* base directory for relative paths (lives in ar) */
+    size_t errors_at_start; /* errs->n_errors when this load began */
 };
 
 __attribute__((format(printf, 4, 5))) void cfg_err_pos(struct cfg_loader *ld,
                                                        const struct cfg_pos *pos, const char *key,
                                                        const char *fmt, ...);
 __attribute__((format(printf, 4, 5))) void cfg_warn_pos(struct cfg_loader *ld,
-                                                        const struct cfg_pos *pos,
-                                                        const char *key, const char *fmt, ...);
+                                                        const struct cfg_pos *pos, const char *key,
+                                                        const char *fmt, ...);
 
 /*
  * Resolves a path from the file against the config directory and checks that it names a
  * readable regular file; reports a problem at pos under key otherwise. Returns the resolved
  * path (in the config arena) either way.
  */
-const char *cfg_check_input_file(struct cfg_loader *ld, const char *path,
-                                 const struct cfg_pos *pos, const char *key);
+const char *cfg_check_input_file(struct cfg_loader *ld, const char *path, const struct cfg_pos *pos,
+                                 const char *key);
 
 /* Cross-object checks and reference resolution, after every section has been read. */
 void cfg_validate(struct cfg_loader *ld);

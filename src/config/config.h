@@ -23,33 +23,33 @@
 #include <stdio.h>
 
 /* Defaults (reference §1.10, §1.12, §4.4). Durations in milliseconds, sizes in bytes. */
-#define CFG_DEFAULT_ADMIN_HOST             "127.0.0.1"
-#define CFG_DEFAULT_ADMIN_PORT             9090
-#define CFG_DEFAULT_REQUEST_TIMEOUT_MS     20000u
-#define CFG_DEFAULT_PROBE_INTERVAL_MS      30000u
-#define CFG_DEFAULT_PROBE_TIMEOUT_MS       30000u
-#define CFG_DEFAULT_UNHEALTHY_THRESHOLD    3u
-#define CFG_DEFAULT_PROBE_PATH             "/"
-#define CFG_DEFAULT_STATUS_LO              200
-#define CFG_DEFAULT_STATUS_HI              399
-#define CFG_DEFAULT_MAX_URL_LENGTH         (32u * 1024)
-#define CFG_DEFAULT_MAX_HEADER_BYTES       (32u * 1024)
-#define CFG_DEFAULT_MAX_HEADERS            100u
-#define CFG_DEFAULT_MAX_BODY_BYTES         (4ull * 1024 * 1024 * 1024)
-#define CFG_DEFAULT_CLIENT_REQUEST_MS      60000u
-#define CFG_DEFAULT_CLIENT_KEEPALIVE_MS    75000u
+#define CFG_DEFAULT_ADMIN_HOST          "127.0.0.1"
+#define CFG_DEFAULT_ADMIN_PORT          9090
+#define CFG_DEFAULT_REQUEST_TIMEOUT_MS  20000u
+#define CFG_DEFAULT_PROBE_INTERVAL_MS   30000u
+#define CFG_DEFAULT_PROBE_TIMEOUT_MS    30000u
+#define CFG_DEFAULT_UNHEALTHY_THRESHOLD 3u
+#define CFG_DEFAULT_PROBE_PATH          "/"
+#define CFG_DEFAULT_STATUS_LO           200
+#define CFG_DEFAULT_STATUS_HI           399
+#define CFG_DEFAULT_MAX_URL_LENGTH      (32u * 1024)
+#define CFG_DEFAULT_MAX_HEADER_BYTES    (32u * 1024)
+#define CFG_DEFAULT_MAX_HEADERS         100u
+#define CFG_DEFAULT_MAX_BODY_BYTES      (4ull * 1024 * 1024 * 1024)
+#define CFG_DEFAULT_CLIENT_REQUEST_MS   60000u
+#define CFG_DEFAULT_CLIENT_KEEPALIVE_MS 75000u
 
 /* Limits (reference): enforced by the loader. */
-#define CFG_MAX_HOST_NAMES_PER_LISTENER    5
-#define CFG_MAX_SERVERS_PER_POOL           1200
-#define CFG_MIN_PRIORITY                   1
-#define CFG_MAX_PRIORITY                   20000
-#define CFG_MIN_UNHEALTHY_THRESHOLD        1
-#define CFG_MAX_UNHEALTHY_THRESHOLD        20
-#define CFG_MAX_MATCH_BODY                 4090
-#define CFG_MAX_STATUS_RANGES              32
-#define CFG_MAX_WORKERS                    1024
-#define CFG_MAX_NAME_LENGTH                80
+#define CFG_MAX_HOST_NAMES_PER_LISTENER 5
+#define CFG_MAX_SERVERS_PER_POOL        1200
+#define CFG_MIN_PRIORITY                1
+#define CFG_MAX_PRIORITY                20000
+#define CFG_MIN_UNHEALTHY_THRESHOLD     1
+#define CFG_MAX_UNHEALTHY_THRESHOLD     20
+#define CFG_MAX_MATCH_BODY              4090
+#define CFG_MAX_STATUS_RANGES           32
+#define CFG_MAX_WORKERS                 1024
+#define CFG_MAX_NAME_LENGTH             80
 
 /* ---- model ---------------------------------------------------------------------------------- */
 
@@ -342,7 +342,8 @@ const struct cfg_pool *cfg_find_pool(const struct cfg *cfg, const char *name);
 const struct cfg_backend_settings *cfg_find_settings(const struct cfg *cfg, const char *name);
 const struct cfg_probe *cfg_find_probe(const struct cfg *cfg, const char *name);
 
-/* ---- value syntax (shared with command-line parsing) ------------------------------------------ */
+/* ---- value syntax (shared with command-line parsing) ------------------------------------------
+ */
 
 /*
  * Durations: "500ms", "20s", "1m", "2h", "1d", sums such as "1m30s", or a plain integer meaning

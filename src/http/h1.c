@@ -827,6 +827,8 @@ int h1_parse_response(const char *buf, size_t len, const struct h1_limits *limit
 
 /* ---- chunked decoder ---- */
 
+/* The order matters: the states before CS_SIZE_LF are inside a chunk-size line, and those from
+ * CS_TRAILER_START to CS_END_LF inside the trailer section (see chunk_byte()). */
 enum chunk_state {
     CS_SIZE_FIRST = 0,  /* first hex digit of a chunk-size */
     CS_SIZE,            /* more hex digits, ';' or CR */

@@ -42,7 +42,7 @@ enum h1_error {
     H1_ERR_VERSION,           /* not HTTP/1.0 or HTTP/1.1 */
     H1_ERR_STATUS,            /* response status not three digits in 100..599, or bad reason */
     H1_ERR_BARE_CR,           /* CR not followed by LF */
-    H1_ERR_BARE_LF,           /* LF line endings are refused in requests (allowed: none) */
+    H1_ERR_BARE_LF,           /* LF line endings are refused, in requests and responses */
     H1_ERR_HEADER_NAME,       /* empty or non-token header name, or whitespace before ':' */
     H1_ERR_HEADER_VALUE,      /* control character in a header value */
     H1_ERR_OBS_FOLD,          /* line folding (continuation line) */
