@@ -220,6 +220,20 @@ static int explain_untrusted(const struct chain_report *r, const struct trust_po
         remedy = diag_fmt("Upload the root CA certificate '%s'%s: %s. If '%s' is an "
                           "intermediate, also configure the backend to send it after '%s'.",
                           r->needed, cli_hint, upload, r->needed, top->subject);
+        /* A common mistake: the intermediate itself was uploaded as the "root". */
+        for (size_t i = 0; i < policy->n_anchors && message; i++) {
+            const struct trust_anchor *a = &policy->anchors[i];
+            if (a->info.kind != CERT_KIND_INTERMEDIATE)
+                continue;
+            char *more = diag_fmt("%s Note: the certificate uploaded as trusted root '%s' (%s) "
+                                  "is an intermediate CA certificate, not a root; the gateway "
+                                  "needs the root that issued it.",
+                                  message, a->info.subject, a->source);
+            if (more) {
+                free(message);
+                message = more;
+            }
+        }
     }
     free(tried);
     return finding_add(out, code, message, remedy);

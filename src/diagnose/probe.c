@@ -166,7 +166,11 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
     if (!p)
         return;
     p->alert_received = true;
-    snprintf(p->alert, sizeof p->alert, "%s", SSL_alert_desc_string_long(ret));
+    /* OpenSSL 3.0 has no name for TLS 1.3's certificate_required (116). */
+    if ((ret & 0xff) == 116)
+        snprintf(p->alert, sizeof p->alert, "certificate required");
+    else
+        snprintf(p->alert, sizeof p->alert, "%s", SSL_alert_desc_string_long(ret));
 }
 
 static int on_cert_request(SSL *ssl, void *arg)

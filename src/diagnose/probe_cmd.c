@@ -17,6 +17,7 @@
 #include "diagnose/probe.h"
 #include "diagnose/report.h"
 #include "tls/cert_load.h"
+#include "tls/name_match.h"
 #include "tls/tls_client.h"
 
 #define MAX_FILES     64
@@ -205,6 +206,8 @@ static int parse_options(int argc, char **argv, struct probe_options *o)
         return input_error("--client-key needs --client-cert");
     if (o->host && !*o->host)
         return input_error("--host: the name is empty");
+    if (o->host && !url_valid_dns_name(o->host) && !name_is_ip_literal(o->host))
+        return input_error("--host '%s': not a valid host name or IP address", o->host);
     if (o->path && o->path[0] != '/')
         return input_error("--path '%s': must start with '/'", o->path);
     if (o->match_body && strlen(o->match_body) > 4090)
