@@ -76,6 +76,50 @@ static bool named_by_connection(const struct h1_header *hs, size_t n, struct h1_
     return false;
 }
 
+/*
+ * Request header names other than letters, digits and '-' are dropped (as the modelled gateway
+ * and nginx do): backends that fold '_' into '-' would otherwise see smuggled duplicates.
+ */
+static bool plain_header_name(struct h1_slice name)
+{
+    for (size_t i = 0; i < name.len; i++) {
+        char ch = name.p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "http://host:port/p?q" -> authority "host:port", path "/p?q"; origin-form: path only. */
+static void split_target(struct h1_slice target, struct h1_slice *authority,
+                         struct h1_slice *path)
+{
+    authority->p = NULL;
+    authority->len = 0;
+    *path = target;
+    size_t skip = 0;
+    if (target.len > 7 && strncasecmp(target.p, "http://", 7) == 0)
+        skip = 7;
+    else if (target.len > 8 && strncasecmp(target.p, "https://", 8) == 0)
+        skip = 8;
+    if (!skip)
+        return;
+    const char *a = target.p + skip, *end = target.p + target.len, *q = a;
+    while (q < end && *q != '/' && *q != '?')
+        q++;
+    authority->p = a;
+    authority->len = (size_t)(q - a);
+    static const char slash[] = "/";
+    if (q == end) {
+        path->p = slash;
+        path->len = 1;
+    } else {
+        path->p = q;
+        path->len = (size_t)(end - q);
+    }
+}
+
 static bool append_str(struct buf *b, const char *s)
 {
     return buf_append(b, s, strlen(s));
@@ -305,12 +349,13 @@ static bool build_upstream_head(struct exchange *x, const struct h1_request *req
     if (buf_init(&b, req->head_len + 1024) != 0)
         return false;
     bool ok = buf_append(&b, req->method.p, req->method.len) && append_str(&b, " ") &&
-              buf_append(&b, req->target.p, req->target.len) && append_str(&b, " HTTP/1.1\r\n");
+              append_str(&b, x->path) && append_str(&b, " HTTP/1.1\r\n");
     const struct h1_header *xff = NULL;
     for (size_t i = 0; i < req->n_headers && ok; i++) {
         const struct h1_header *h = &req->headers[i];
         if (is_hop_by_hop(h->name) || h1_slice_ieq(h->name, "host") ||
-            named_by_connection(req->headers, req->n_headers, h->name))
+            named_by_connection(req->headers, req->n_headers, h->name) ||
+            !plain_header_name(h->name))
             continue;
         if (h1_slice_ieq(h->name, "x-forwarded-for")) {
             xff = h;
@@ -410,8 +455,13 @@ void exchange_start(struct client *c, const struct h1_request *req)
     w->requests++;
 
     x->method = dup_slice(req->method);
-    x->path = dup_slice(req->target);
-    x->host = req->host.len ? dup_slice(req->host) : NULL;
+    struct h1_slice authority, path;
+    split_target(req->target, &authority, &path);
+    x->path = dup_slice(path);
+    /* RFC 9112 3.2.2: an absolute-form target's authority replaces Host, so routing and the
+     * backend see the same site. */
+    x->host = authority.len ? dup_slice(authority)
+                            : (req->host.len ? dup_slice(req->host) : NULL);
     x->minor = req->minor_version;
     x->keep_alive = req->keep_alive;
     x->is_head = h1_slice_eq(req->method, "HEAD");
@@ -428,6 +478,11 @@ void exchange_start(struct client *c, const struct h1_request *req)
     }
     x->idempotent = method_is_idempotent(x->method);
 
+    if (strcmp(x->method, "CONNECT") == 0) {
+        fail(x, 405, DIAG_OK, "parse", "ERRORINFO_INVALID_METHOD",
+             "CONNECT is not supported: Gatehouse is a reverse proxy, not a tunnel");
+        return;
+    }
     if (strcmp(x->method, "TRACE") == 0) {
         fail(x, 400, DIAG_OK, "parse", "ERRORINFO_INVALID_METHOD_TRACE",
              "TRACE is refused (it would echo credentials)");
