@@ -31,6 +31,8 @@ static const char *const warning_names[] = {
         [WARN_CHAIN_EXTRA_CERTS] = "CHAIN_EXTRA_CERTS",
         [WARN_CERT_EXPIRES_SOON] = "CERT_EXPIRES_SOON",
         [WARN_ALTERNATE_SNI_DIFFERS] = "ALTERNATE_SNI_DIFFERS",
+        [WARN_CERT_CHANGED] = "CERT_CHANGED",
+        [WARN_PROBE_TRAFFIC_DIFFER] = "PROBE_TRAFFIC_DIFFER",
 };
 
 const char *diag_code_name(enum diag_code code)

@@ -35,6 +35,8 @@ enum diag_warning {
     WARN_CHAIN_EXTRA_CERTS,       /* certificates sent that belong to no path */
     WARN_CERT_EXPIRES_SOON,       /* a certificate of the path expires within the warning window */
     WARN_ALTERNATE_SNI_DIFFERS,   /* another SNI returns another certificate (healthy anyway) */
+    WARN_CERT_CHANGED,            /* the backend's leaf differs from the previous probe's */
+    WARN_PROBE_TRAFFIC_DIFFER,    /* the probe and real traffic use different SNI/host/port */
 };
 
 const char *diag_code_name(enum diag_code code);

@@ -152,6 +152,7 @@ static struct rt_target *find_or_add_target(struct runtime *rt, const struct cfg
             snprintf(b->label, sizeof b->label, "%s:%u", b->host, b->port);
         atomic_init(&b->health, RT_HEALTH_UNKNOWN);
         atomic_init(&b->down_until_ms, 0);
+        atomic_init(&b->probe_soon, false);
         t->backends[t->n_backends++] = b;
     }
     return t;

@@ -36,8 +36,10 @@ struct rt_backend {
     size_t index;     /* position in the runtime's backend list */
     /* Published by the prober (health/): enum rt_health. Unknown until the first probe. */
     _Atomic int health;
-    /* Data-path connection failures mark a backend unusable until this monotonic ms. */
+    /* Data-path connection failures mark a backend unusable until this monotonic ms... */
     _Atomic uint64_t down_until_ms;
+    /* ...and ask the prober to probe it again soon. */
+    _Atomic bool probe_soon;
 };
 
 enum rt_health { RT_HEALTH_UNKNOWN = 0, RT_HEALTH_HEALTHY, RT_HEALTH_UNHEALTHY, RT_HEALTH_DRAINING };

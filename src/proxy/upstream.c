@@ -101,6 +101,8 @@ static void mark_down(struct upstream *up)
 {
     atomic_store_explicit(&up->backend->down_until_ms, worker_now_ms(up->w) + PROXY_DOWN_MS,
                           memory_order_relaxed);
+    /* A failed connection counts as a probe-failure signal: the prober looks again now. */
+    atomic_store_explicit(&up->backend->probe_soon, true, memory_order_relaxed);
 }
 
 /* ---- certificate verdict --------------------------------------------------------------- */

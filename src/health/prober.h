@@ -1,0 +1,44 @@
+/*
+ * prober: the gateway's health probes. One thread with its own loop probes every backend (pool
+ * member x backend settings that a rule uses) with the diagnosis engine of `gatehouse probe`,
+ * unchanged, spread over the interval and bounded in concurrency, and publishes each backend's
+ * health to the data path (an atomic in rt_backend) and its full state -- verdict, findings,
+ * chain, history, transitions, certificate inventory, probe/traffic parity -- to the admin API.
+ */
+#ifndef GATEHOUSE_HEALTH_PROBER_H
+#define GATEHOUSE_HEALTH_PROBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "proxy/runtime.h"
+
+#define PROBER_HISTORY        20 /* results kept per backend */
+#define PROBER_TRANSITIONS    20 /* health changes kept per backend */
+#define PROBER_MAX_IN_FLIGHT  256
+#define PROBER_EXPIRY_WARNING 30 /* days: a certificate expiring sooner is a warning */
+
+struct prober;
+
+/* Builds the probe of every backend. NULL and err on failure (out of memory, DNS init). */
+struct prober *prober_new(struct runtime *rt, int expiry_warning_days, char *err, size_t errlen);
+int prober_start(struct prober *p);
+void prober_stop_free(struct prober *p);
+
+/*
+ * The backend health document: pool -> settings -> servers (health, code, message, remedy,
+ * findings, chain, last probe, consecutive failures, health probe log, parity). With <server>
+ * ("host:port" as in the config, or the label), only that server, with its history and
+ * transitions. Returns a new reference, or NULL when <server> names no backend.
+ */
+json_t *prober_health_json(struct prober *p, const char *server);
+
+/* Counts for /metrics: probe results by code, healthy/unhealthy per target, cert expiry. */
+json_t *prober_metrics_json(struct prober *p);
+
+/* The data path saw a connection to this backend fail: probe it again soon. */
+void prober_hint_failure(struct rt_backend *b);
+
+#endif
