@@ -24,8 +24,11 @@ CFLAGS += -std=c11 $(WARN) $(SANFLAGS) $(PKG_CFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lev -lpthread -lm
 
-SRCS := $(shell find src -name '*.c' ! -path src/main.c | sort)
-OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+# Always every source file (a static library links only what each binary needs).
+override SRCS := $(shell find src -name '*.c' ! -path src/main.c | sort)
+# Files embedded in the binary (the dashboard), turned into C by scripts/embed.
+GEN_SRCS := $(BUILD)/gen/dashboard.c
+OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=%.o)
 LIB := $(BUILD)/libgatehouse.a
 BIN := $(BUILD)/gatehouse
 
@@ -42,6 +45,13 @@ all: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/dashboard.c: src/admin/dashboard.html scripts/embed
+	@mkdir -p $(@D)
+	./scripts/embed $< dashboard_html > $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -include src/admin/dashboard.h -c $< -o $@
 
 $(LIB): $(OBJS)
 	@rm -f $@
@@ -76,13 +86,18 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := -std=c11 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
 	$(PKG_CFLAGS)
-FUZZ_OBJS := $(SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_OBJS := $(SRCS:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/gen/dashboard.o
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/gen/dashboard.o: src/admin/dashboard.html scripts/embed
+	@mkdir -p $(@D)
+	./scripts/embed $< dashboard_html > $(FUZZ_BUILD)/gen/dashboard.c
+	clang $(FUZZ_CFLAGS) -include src/admin/dashboard.h -c $(FUZZ_BUILD)/gen/dashboard.c -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lev -lpthread -lm

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -37,6 +38,9 @@ void client_close(struct client *c)
     if (c->closed)
         return;
     c->closed = true;
+    atomic_fetch_sub_explicit(&w->metrics.open_connections, 1, memory_order_relaxed);
+    if (c->state == CS_TLS)
+        metrics_add(&w->metrics.tls_failures[TLS_FAIL_CLOSED], 1);
     if (c->x)
         exchange_abort(c->x);
     ev_timer_stop(w->loop, &c->timer);
@@ -45,6 +49,24 @@ void client_close(struct client *c)
     /* Callers up the stack may still look at c: free it once the callback has returned. */
     c->next_dead = w->dead;
     w->dead = c;
+}
+
+void client_record_refusal(struct client *c, const char *id, int status, const char *error_info,
+                           const char *detail)
+{
+    struct worker_metrics *m = &c->w->metrics;
+    metrics_add(&m->unmatched_requests[status / 100], 1);
+    struct request_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", id);
+    r.when = time(NULL);
+    r.status = status;
+    snprintf(r.phase, sizeof r.phase, "parse");
+    snprintf(r.error_info, sizeof r.error_info, "%s", error_info);
+    snprintf(r.detail, sizeof r.detail, "%s", detail ? detail : "");
+    r.duration_ms = c->t_first_byte ? clock_ms_between(c->t_first_byte, clock_mono_ns()) : 0;
+    r.backend_ms = -1;
+    request_ring_add(&c->w->ring, &r);
 }
 
 void client_reap(struct worker *w)
@@ -97,6 +119,7 @@ static void refuse(struct client *c, int status, const char *error_info, const c
             .detail = detail,
     };
     access_log_write(c->w->log, &rec);
+    client_record_refusal(c, id, status, error_info, detail);
     c->in.start = c->in.end = 0;
     c->state = CS_CLOSING;
     client_update(c);
@@ -223,6 +246,7 @@ static bool tls_step(struct client *c)
     ERR_clear_error();
     int rc = SSL_accept(c->s.ssl);
     if (rc == 1) {
+        metrics_add(&c->w->metrics.tls_handshakes, 1);
         snprintf(c->tls_version, sizeof c->tls_version, "%s", SSL_get_version(c->s.ssl));
         c->state = CS_HEAD;
         arm_timer(c, c->w->rt->cfg->timeouts.client_request_ms);
@@ -235,6 +259,8 @@ static bool tls_step(struct client *c)
         return false;
     }
     ERR_clear_error();
+    metrics_add(&c->w->metrics.tls_failures[TLS_FAIL_HANDSHAKE], 1);
+    c->state = CS_CLOSING; /* counted as a handshake failure, not as a close */
     client_close(c);
     return false;
 }
@@ -301,6 +327,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct client *c = t->data;
+    if (c->state == CS_TLS) {
+        metrics_add(&c->w->metrics.tls_failures[TLS_FAIL_TIMEOUT], 1);
+        c->state = CS_CLOSING;
+    }
     if (c->state == CS_HEAD && buf_len(&c->in) > 0) {
         refuse(c, 408, "ERRORINFO_INVALID_REQUEST",
                "the request head did not arrive within the client-request timeout",
@@ -348,6 +378,7 @@ void client_accept(struct worker *w, const struct rt_port *port, int fd,
         w->clients->prev = c;
     w->clients = c;
     w->n_clients++;
+    atomic_fetch_add_explicit(&w->metrics.open_connections, 1, memory_order_relaxed);
     if (port->protocol == CFG_PROTO_HTTPS) {
         c->s.ssl = SSL_new(port->default_ctx);
         if (!c->s.ssl || SSL_set_fd(c->s.ssl, fd) != 1) {

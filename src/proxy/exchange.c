@@ -4,7 +4,9 @@
  * ways, and one access-log line at the end. Gateway-generated errors carry a request id and
  * nothing about the backend; the details go to the log.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -221,6 +223,45 @@ static void write_log(struct exchange *x)
             .retried = x->retried,
     };
     access_log_write(c->w->log, &rec);
+
+    struct worker_metrics *m = &c->w->metrics;
+    const struct runtime *rt = c->w->rt;
+    int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
+    if (l) {
+        size_t li = (size_t)(l - rt->listeners);
+        metrics_add(&m->requests[li * 6 + (size_t)cls], 1);
+        metrics_observe(&m->client_latency[li], rec.duration_ms);
+    } else {
+        metrics_add(&m->unmatched_requests[cls], 1);
+    }
+    if (x->backend && x->resp_head_done) {
+        int bcls = x->resp.status / 100;
+        metrics_add(&m->backend_responses[x->backend->index * 6 + (size_t)bcls], 1);
+        if (x->backend_ms >= 0)
+            metrics_observe(&m->backend_latency[x->backend->index], x->backend_ms);
+    }
+    if (x->retried)
+        metrics_add(&m->upstream_retries, 1);
+    if (x->generated && x->status >= 400) {
+        struct request_record r;
+        memset(&r, 0, sizeof r);
+        snprintf(r.id, sizeof r.id, "%s", x->id);
+        r.when = time(NULL);
+        r.status = x->status;
+        snprintf(r.phase, sizeof r.phase, "%s", x->phase ? x->phase : "");
+        snprintf(r.code, sizeof r.code, "%s", rec.upstream_error ? rec.upstream_error : "");
+        snprintf(r.error_info, sizeof r.error_info, "%s", x->error_info ? x->error_info : "");
+        snprintf(r.listener, sizeof r.listener, "%s", l ? l->cfg->name : "");
+        snprintf(r.backend, sizeof r.backend, "%s", x->backend ? x->backend->label : "");
+        snprintf(r.method, sizeof r.method, "%s", x->method ? x->method : "");
+        snprintf(r.host, sizeof r.host, "%s", x->host ? x->host : "");
+        snprintf(r.path, sizeof r.path, "%s", x->path ? x->path : "");
+        snprintf(r.detail, sizeof r.detail, "%s", x->detail);
+        r.duration_ms = rec.duration_ms;
+        r.backend_ms = x->backend_ms;
+        r.retried = x->retried;
+        request_ring_add(&c->w->ring, &r);
+    }
 }
 
 static void free_exchange(struct exchange *x)
@@ -263,6 +304,7 @@ static void fail(struct exchange *x, int status, enum diag_code code, const char
         return;
     }
     x->status = status;
+    x->generated = true;
     if (x->t_sent)
         x->backend_ms = clock_ms_between(x->t_sent, clock_mono_ns());
     size_t before = buf_len(&c->out);

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "config/config.h"
+#include "health/prober.h"
 #include "core/log.h"
 #include "proxy/access_log.h"
 #include "proxy/runtime.h"
@@ -117,7 +119,8 @@ int gateway_cmd_main(int argc, char **argv)
     int rc = 0;
     unsigned started = 0;
     for (unsigned i = 0; i < n && workers; i++) {
-        workers[i] = worker_new((int)i, rt, &log, err, sizeof err);
+        /* The last 10,000 gateway-generated errors, shared out among the workers. */
+        workers[i] = worker_new((int)i, rt, &log, 10000 / n + 1, err, sizeof err);
         if (!workers[i]) {
             fprintf(stderr, "gatehouse run: %s\n", err);
             rc = 1;
@@ -126,6 +129,37 @@ int gateway_cmd_main(int argc, char **argv)
     }
     if (!workers)
         rc = 1;
+    struct prober *prober = NULL;
+    struct admin *admin = NULL;
+    struct worker_metrics **metrics = calloc(n, sizeof *metrics);
+    struct request_ring **rings = calloc(n, sizeof *rings);
+    if (rc == 0 && (!metrics || !rings)) {
+        fprintf(stderr, "gatehouse run: out of memory\n");
+        rc = 1;
+    }
+    if (rc == 0) {
+        for (unsigned i = 0; i < n; i++) {
+            metrics[i] = worker_metrics(workers[i]);
+            rings[i] = worker_ring(workers[i]);
+        }
+        prober = prober_new(rt, PROBER_EXPIRY_WARNING, err, sizeof err);
+        if (!prober) {
+            fprintf(stderr, "gatehouse run: health prober: %s\n", err);
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        struct gateway_stats stats = {.metrics = metrics, .rings = rings, .n_workers = n};
+        admin = admin_new(rt, prober, &stats, err, sizeof err);
+        if (!admin) {
+            fprintf(stderr, "gatehouse run: %s\n", err);
+            rc = 1;
+        }
+    }
+    if (rc == 0 && (prober_start(prober) != 0 || admin_start(admin) != 0)) {
+        fprintf(stderr, "gatehouse run: cannot start the prober or admin threads\n");
+        rc = 1;
+    }
     for (unsigned i = 0; rc == 0 && i < n; i++) {
         if (worker_start(workers[i]) != 0) {
             fprintf(stderr, "gatehouse run: cannot start worker thread %u\n", i);
@@ -135,8 +169,11 @@ int gateway_cmd_main(int argc, char **argv)
         started++;
     }
     if (rc == 0) {
-        log_info("serving %s: %zu listener(s) on %zu port(s), %zu backend(s), %u worker(s)",
-                 cfg->path, rt->n_listeners, rt->n_ports, rt->n_backends, n);
+        log_info("serving %s: %zu listener(s) on %zu port(s), %zu backend(s), %u worker(s); "
+                 "admin on %s:%u",
+                 cfg->path, rt->n_listeners, rt->n_ports, rt->n_backends, n,
+                 cfg->admin.listen.host ? cfg->admin.listen.host : "127.0.0.1",
+                 cfg->admin.listen.port ? cfg->admin.listen.port : 9090);
         for (;;) {
             int sig = 0;
             sigwait(&set, &sig);
@@ -150,6 +187,8 @@ int gateway_cmd_main(int argc, char **argv)
             break;
         }
     }
+    /* The admin thread reads the workers' blocks: stop it before they are freed. */
+    admin_stop_free(admin);
     for (unsigned i = 0; i < started; i++)
         worker_drain(workers[i], DRAIN_GRACE_S);
     for (unsigned i = 0; workers && i < n; i++) {
@@ -162,7 +201,10 @@ int gateway_cmd_main(int argc, char **argv)
             worker_drain(workers[i], 0);
         }
     }
+    prober_stop_free(prober);
     free(workers);
+    free(metrics);
+    free(rings);
     access_log_close(&log);
     runtime_free(rt);
     if (rc == 0)

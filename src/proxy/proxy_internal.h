@@ -20,6 +20,7 @@
 #include "diagnose/finding.h"
 #include "http/h1.h"
 #include "proxy/access_log.h"
+#include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/sock.h"
 
@@ -84,6 +85,8 @@ struct worker {
     struct addr_cache *addrs; /* per backend */
     uint64_t requests;
     uint64_t retries;
+    struct worker_metrics metrics;
+    struct request_ring ring;
 };
 
 enum client_state { CS_TLS, CS_HEAD, CS_EXCHANGE, CS_CLOSING };
@@ -148,6 +151,7 @@ struct exchange {
     bool close_delimited; /* the client's body ends when we close */
     bool resp_done;
     bool retried;
+    bool generated; /* the response is the gateway's own (an error page) */
     ev_timer timer; /* the backend's request timeout */
     uint64_t t_start, t_sent;
     double backend_ms;
@@ -168,6 +172,8 @@ void client_exchange_done(struct client *c);
 void client_update(struct client *c);
 void client_close(struct client *c);
 void client_reap(struct worker *w);
+void client_record_refusal(struct client *c, const char *id, int status, const char *error_info,
+                           const char *detail);
 
 /* exchange.c */
 void exchange_start(struct client *c, const struct h1_request *req);

@@ -266,6 +266,7 @@ static void start_connect(struct upstream *up)
     }
     sock_init(&up->s, fd, on_io, up);
     up->state = UP_CONNECTING;
+    metrics_add(&up->w->metrics.upstream_connections, 1);
     if (connect(fd, (struct sockaddr *)&up->addr, up->addr_len) == 0) {
         connected(up);
         return;

@@ -144,8 +144,18 @@ static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(w->loop, &wp->grace);
 }
 
-struct worker *worker_new(int id, const struct runtime *rt, struct access_log *log, char *err,
-                          size_t errlen)
+struct worker_metrics *worker_metrics(struct worker *w)
+{
+    return &w->metrics;
+}
+
+struct request_ring *worker_ring(struct worker *w)
+{
+    return &w->ring;
+}
+
+struct worker *worker_new(int id, const struct runtime *rt, struct access_log *log,
+                          size_t ring_capacity, char *err, size_t errlen)
 {
     struct worker_private *wp = calloc(1, sizeof *wp);
     if (!wp) {
@@ -168,7 +178,8 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
     w->addrs = calloc(nb, sizeof *w->addrs);
     w->rr = calloc(rt->n_targets ? rt->n_targets : 1, sizeof *w->rr);
     if (!w->loop || !w->listen_fds || !w->accept_io || !w->idle || !w->n_idle || !w->sessions ||
-        !w->addrs || !w->rr) {
+        !w->addrs || !w->rr || metrics_init(&w->metrics, rt) != 0 ||
+        request_ring_init(&w->ring, ring_capacity) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -218,6 +229,8 @@ fail:
     free(w->sessions);
     free(w->addrs);
     free(w->rr);
+    metrics_free(&w->metrics);
+    request_ring_free(&w->ring);
     free(wp);
     return NULL;
 }
@@ -259,5 +272,7 @@ void worker_join_free(struct worker *w)
     free(w->sessions);
     free(w->addrs);
     free(w->rr);
+    metrics_free(&w->metrics);
+    request_ring_free(&w->ring);
     free(w);
 }

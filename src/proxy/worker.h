@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "proxy/access_log.h"
+#include "proxy/metrics.h"
 #include "proxy/runtime.h"
 
 struct worker;
@@ -17,8 +18,12 @@ struct worker;
  * Opens the listening sockets (SO_REUSEPORT, so each worker gets its own) and prepares the loop.
  * Returns NULL and one sentence in err (naming the listener and address) on failure.
  */
-struct worker *worker_new(int id, const struct runtime *rt, struct access_log *log, char *err,
-                          size_t errlen);
+struct worker *worker_new(int id, const struct runtime *rt, struct access_log *log,
+                          size_t ring_capacity, char *err, size_t errlen);
+
+/* The worker's counters and its ring of recent gateway-generated errors (for the admin API). */
+struct worker_metrics *worker_metrics(struct worker *w);
+struct request_ring *worker_ring(struct worker *w);
 
 /* Starts the thread. Returns 0 or -1. */
 int worker_start(struct worker *w);
