@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/health_cmd.h"
 #include "config/check_cmd.h"
 #include "core/version.h"
 #include "diagnose/probe_cmd.h"
@@ -16,6 +17,7 @@ struct command {
 static const struct command commands[] = {
     {"run", gateway_cmd_main, "run the gateway with a config file"},
     {"probe", probe_cmd_main, "probe one backend as the gateway would, and diagnose it"},
+    {"health", health_cmd_main, "show the running gateway's backend health (table or --json)"},
     {"check", check_cmd_main, "validate a config file (file:line:col errors); exit 0/1"},
 };
 
