@@ -117,7 +117,7 @@ fuzz: $(FUZZ_BINS)
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BIN)
-	./scripts/demo $(BIN)
+	./$(BIN) demo $(DEMO_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)

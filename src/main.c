@@ -5,6 +5,7 @@
 #include "admin/health_cmd.h"
 #include "config/check_cmd.h"
 #include "core/version.h"
+#include "demo/demo.h"
 #include "diagnose/probe_cmd.h"
 #include "proxy/gateway.h"
 
@@ -18,6 +19,7 @@ static const struct command commands[] = {
     {"run", gateway_cmd_main, "run the gateway with a config file"},
     {"probe", probe_cmd_main, "probe one backend as the gateway would, and diagnose it"},
     {"health", health_cmd_main, "show the running gateway's backend health (table or --json)"},
+    {"demo", demo_cmd_main, "zero-setup demo: local backends reproducing the seeds, the gateway, the dashboard"},
     {"check", check_cmd_main, "validate a config file (file:line:col errors); exit 0/1"},
 };
 

@@ -436,6 +436,10 @@ struct cfg_ynode *cfg_yaml_parse(struct cfg_arena *ar, const char *text, size_t 
         fprintf(stderr, "gatehouse: out of memory while loading the configuration\n");
         abort();
     }
+    /* Collected errors give line and column as numbers. Known cost: libfyaml 0.7.12 leaks one
+     * buffer (1-4 KiB) for some syntax errors in this mode, even after fy_diag_destroy(); it is
+     * per failed load, and a fuzz target over this loader needs an LSan suppression for
+     * libfyaml.so. */
     fy_diag_set_collect_errors(diag, true);
 
     struct fy_parse_cfg pcfg = {
