@@ -59,6 +59,10 @@ int status_match_add(struct status_match *m, const char *text, char *err, size_t
         m->ranges[m->n].lo = lo;
         m->ranges[m->n].hi = hi;
         m->n++;
+        if (*end && !end[1]) {
+            snprintf(err, errlen, "'%s' ends with a comma (expected e.g. 200-399,401)", text);
+            return -1;
+        }
         p = *end ? end + 1 : end;
         continue;
     bad:

@@ -115,12 +115,26 @@ static int load_pkcs12(const unsigned char *data, size_t len, const char *passwo
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
-    const char *pw = password ? password : "";
-    if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pw, -1) && !(password == NULL && PKCS12_verify_mac(p12, NULL, 0))) {
+    /* An empty password and no password are different MACs in PKCS#12; files made by other
+     * tools use either, so an empty or absent password tries both. */
+    bool empty = !password || !*password;
+    const char *pw = empty ? "" : password;
+    bool opened = true;
+    if (PKCS12_mac_present(p12)) {
+        if (!empty)
+            opened = PKCS12_verify_mac(p12, password, -1);
+        else if (PKCS12_verify_mac(p12, "", 0))
+            pw = "";
+        else if (PKCS12_verify_mac(p12, NULL, 0))
+            pw = NULL;
+        else
+            opened = false;
+    }
+    if (!opened) {
         snprintf(err, errlen,
-                 password ? "PKCS#12 file: the password does not open it"
-                          : "PKCS#12 file is password-protected: give the password with "
-                            "--password-file (or password-file in the config)");
+                 !empty ? "PKCS#12 file: the password does not open it"
+                        : "PKCS#12 file is password-protected: give the password with "
+                          "--password-file (or password-file in the config)");
         PKCS12_free(p12);
         return -1;
     }
