@@ -270,7 +270,12 @@ static int explain_validity(const struct chain_report *r, const struct explain_c
                 return -1;
         }
     }
-    if (r->has_anchor && r->anchor_expired) {
+    /* An anchor the server also sent was judged above as one of the certificates sent. */
+    bool anchor_sent = false;
+    for (size_t i = 0; r->has_anchor && i < r->n_certs; i++)
+        if (cert_equal(r->certs[i].info.x509, r->anchor.x509))
+            anchor_sent = true;
+    if (r->has_anchor && r->anchor_expired && !anchor_sent) {
         if (finding_add(out, DIAG_CERT_EXPIRED,
                         diag_fmt("The trusted root '%s' expired on %s.", r->anchor.subject,
                                  explain_date(r->anchor.not_after, date, sizeof date)),
@@ -278,7 +283,7 @@ static int explain_validity(const struct chain_report *r, const struct explain_c
                                  "and make sure the backend's chain leads to it.")) != 0)
             return -1;
     }
-    if (r->has_anchor && r->anchor_not_yet_valid) {
+    if (r->has_anchor && r->anchor_not_yet_valid && !anchor_sent) {
         if (finding_add(out, DIAG_CERT_NOT_YET_VALID,
                         diag_fmt("The trusted root '%s' is not valid before %s.",
                                  r->anchor.subject,
@@ -367,7 +372,7 @@ static int explain_warnings(const struct chain_report *r, const struct trust_pol
                                  "order.")) != 0)
             return -1;
     }
-    if (r->unused_certs > 0 && r->status == CHAIN_TRUSTED) {
+    if (r->unused_certs > 0 && r->status == CHAIN_TRUSTED && policy->mode != TRUST_ALLOWLIST) {
         if (warning_add(out, WARN_CHAIN_EXTRA_CERTS,
                         diag_fmt("The server sent %zu certificate%s that belong%s to no path to "
                                  "the trust anchor.",

@@ -31,7 +31,7 @@ char *explain_cert_names(const struct cert_info *cert);
 /* "'CN=Root' (root.pem), 'CN=Other' (other.pem)" or "none" (malloc'd). */
 char *explain_anchor_list(const struct trust_policy *policy);
 
-/* "2026-11-23" (UTC) into buf. */
+/* "2026-11-23 13:16 UTC" into buf. */
 const char *explain_date(time_t t, char *buf, size_t size);
 
 #endif

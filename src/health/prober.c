@@ -242,6 +242,7 @@ static void record(struct backend_state *st, struct probe_result *r)
             st->n_transitions++;
     }
     pthread_mutex_unlock(&p->lock);
+    atomic_store_explicit(&st->b->last_code, (int)r->code, memory_order_relaxed);
     atomic_store_explicit(&st->b->health, st->health, memory_order_relaxed);
     if (st->health != before)
         log_info("backend %s (settings %s): %s -> %s (%s)", st->b->label,

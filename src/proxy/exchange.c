@@ -550,11 +550,26 @@ void exchange_start(struct client *c, const struct h1_request *req)
     }
     x->backend = select_backend(x);
     if (!x->backend) {
-        snprintf(x->detail, sizeof x->detail,
-                 x->target->n_backends ? "no backend of pool '%s' is healthy"
-                                       : "pool '%s' has no servers",
-                 x->target->pool->name);
-        fail(x, 502, DIAG_OK, "server-select", "ERRORINFO_UPSTREAM_NO_LIVE", x->detail);
+        /* Say why: the health verdict of the pool's first server (502 at once, no attempt). */
+        enum diag_code why = DIAG_OK;
+        if (x->target->n_backends) {
+            struct rt_backend *b = x->target->backends[0];
+            int code = atomic_load_explicit(&b->last_code, memory_order_relaxed);
+            why = code >= 0 ? (enum diag_code)code : DIAG_OK;
+            x->backend = b;
+            snprintf(x->detail, sizeof x->detail,
+                     "no backend of pool '%s' is healthy; %s is %s (%s): see /backend-health",
+                     x->target->pool->name, b->label,
+                     atomic_load_explicit(&b->health, memory_order_relaxed) ==
+                                     RT_HEALTH_UNHEALTHY
+                             ? "Unhealthy"
+                             : "unreachable",
+                     diag_code_name(why));
+        } else {
+            snprintf(x->detail, sizeof x->detail, "pool '%s' has no servers",
+                     x->target->pool->name);
+        }
+        fail(x, 502, why, "server-select", "ERRORINFO_UPSTREAM_NO_LIVE", x->detail);
         return;
     }
     if (buf_init(&x->upout, PROXY_IO_BUF) != 0 || buf_init(&x->upin, PROXY_IO_BUF) != 0 ||

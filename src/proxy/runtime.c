@@ -153,6 +153,7 @@ static struct rt_target *find_or_add_target(struct runtime *rt, const struct cfg
         atomic_init(&b->health, RT_HEALTH_UNKNOWN);
         atomic_init(&b->down_until_ms, 0);
         atomic_init(&b->probe_soon, false);
+        atomic_init(&b->last_code, -1);
         t->backends[t->n_backends++] = b;
     }
     return t;

@@ -40,6 +40,9 @@ struct rt_backend {
     _Atomic uint64_t down_until_ms;
     /* ...and ask the prober to probe it again soon. */
     _Atomic bool probe_soon;
+    /* The last probe's diagnosis code (enum diag_code), -1 before the first: the data path
+     * names it when it refuses traffic to an unhealthy backend. */
+    _Atomic int last_code;
 };
 
 enum rt_health { RT_HEALTH_UNKNOWN = 0, RT_HEALTH_HEALTHY, RT_HEALTH_UNHEALTHY, RT_HEALTH_DRAINING };

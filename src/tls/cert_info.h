@@ -58,7 +58,7 @@ bool cert_equal(X509 *a, X509 *b);
 /* Lower-case hex SHA-256 of a certificate's DER into out[CERT_SHA256_HEX_LEN + 1]. */
 void cert_sha256_hex(X509 *x, char *out);
 
-/* "2026-11-23T13:16:51Z" for an ASN1_TIME; returns 0 or -1 when it cannot be converted. */
+/* An ASN1_TIME as a time_t in *out; returns 0, or -1 when it cannot be converted. */
 int cert_asn1_time(const ASN1_TIME *t, time_t *out);
 
 #endif

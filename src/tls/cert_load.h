@@ -23,7 +23,7 @@
 int cert_load_file(const char *path, const char *password, STACK_OF(X509) **out, char *err,
                    size_t errlen);
 
-/* Same, from memory; <what> names the source in messages. Used by the fuzz target too. */
+/* Same, from memory. Used by the fuzz target too. */
 int cert_load_mem(const unsigned char *data, size_t len, const char *password,
                   STACK_OF(X509) **out, char *err, size_t errlen);
 
