@@ -21,7 +21,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 	-Wno-format-nonliteral
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 $(WARN) $(SANFLAGS) $(PKG_CFLAGS)
-LDFLAGS += $(SANFLAGS)
+LDFLAGS += $(SANFLAGS) -Wl,--as-needed -Wl,-O1
 LDLIBS += $(PKG_LIBS) -lev -lpthread -lm
 
 # Always every source file (a static library links only what each binary needs).
