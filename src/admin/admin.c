@@ -332,8 +332,11 @@ struct admin *admin_new(const struct runtime *rt, struct prober *prober,
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (fd >= 0)
+    if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* A reload opens the next generation's admin socket before the old one closes. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
     if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
         snprintf(err, errlen, "%s:%d: admin.listen: cannot listen on %s:%u: %s", rt->cfg->path,
                  ac->pos.line, host, port, strerror(errno));

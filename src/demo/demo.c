@@ -321,7 +321,7 @@ int demo_cmd_main(int argc, char **argv)
     char config[4200];
     join(config, sizeof config, dir, "gatehouse.yaml");
     log_set_level(LOG_WARN); /* the demo prints its own story */
-    gw = gateway_start(config, 0, stderr);
+    gw = gateway_start(config, 0, stderr, NULL);
     if (!gw) {
         fprintf(stderr, "gatehouse demo: the gateway did not start (is port %ld or %ld in use? "
                         "try --port and --admin-port)\n",

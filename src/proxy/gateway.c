@@ -66,7 +66,26 @@ void gateway_stop(struct gateway *gw, double grace_s)
     free(gw);
 }
 
-struct gateway *gateway_start(const char *path, unsigned workers, FILE *diag)
+/* A reload keeps what the previous generation knew of each backend's health, so traffic
+ * does not go to a server known to be down while the new prober takes its first look. */
+static void carry_health(struct runtime *next, const struct runtime *prev)
+{
+    for (size_t i = 0; prev && i < next->n_backends; i++) {
+        struct rt_backend *b = &next->backends[i];
+        for (size_t j = 0; j < prev->n_backends; j++) {
+            const struct rt_backend *o = &prev->backends[j];
+            if (strcmp(b->label, o->label) == 0 &&
+                strcmp(b->settings->cfg->name, o->settings->cfg->name) == 0) {
+                atomic_store(&b->health, atomic_load(&o->health));
+                atomic_store(&b->last_code, atomic_load(&o->last_code));
+                break;
+            }
+        }
+    }
+}
+
+struct gateway *gateway_start(const char *path, unsigned workers, FILE *diag,
+                              const struct gateway *previous)
 {
     struct cfg_errors errs;
     cfg_errors_init(&errs);
@@ -91,6 +110,7 @@ struct gateway *gateway_start(const char *path, unsigned workers, FILE *diag)
         free(gw);
         return NULL;
     }
+    carry_health(gw->rt, previous ? previous->rt : NULL);
     if (access_log_open(&gw->log, cfg->access_log.enabled, cfg->access_log.path) != 0) {
         fprintf(diag, "gatehouse: %s:%d: access-log: cannot open '%s': %m\n", cfg->path,
                 cfg->access_log.pos.line, cfg->access_log.path);
@@ -148,10 +168,17 @@ fail:
     return NULL;
 }
 
+static void *drain_in_background(void *arg)
+{
+    gateway_stop(arg, DRAIN_GRACE_S);
+    return NULL;
+}
+
 static const char usage_text[] =
         "usage: gatehouse run -c FILE [--workers N]\n"
         "\n"
-        "Runs the gateway with the config FILE (see `gatehouse check`). SIGTERM or SIGINT stop\n"
+        "Runs the gateway with the config FILE (see `gatehouse check`). SIGHUP reloads FILE\n"
+        "(an invalid one is refused and the running config stays). SIGTERM or SIGINT stop\n"
         "accepting connections, let in-flight requests finish (up to 30 s) and exit.\n"
         "\n"
         "  -c, --config FILE  the config file (YAML)\n"
@@ -212,14 +239,31 @@ int gateway_cmd_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct gateway *gw = gateway_start(path, (unsigned)workers, stderr);
+    struct gateway *gw = gateway_start(path, (unsigned)workers, stderr, NULL);
     if (!gw)
         return 1;
     for (;;) {
         int sig = 0;
         sigwait(&set, &sig);
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not supported yet; still serving %s", path);
+            /* Reload: the new config is loaded and validated on the side, its listeners open
+             * beside the old ones (SO_REUSEPORT), then the old generation drains in the
+             * background. A bad config is refused and the running one stays. */
+            log_info("SIGHUP: reloading %s", path);
+            struct gateway *next = gateway_start(path, (unsigned)workers, stderr, gw);
+            if (!next) {
+                log_error("reload refused: %s is invalid or cannot be served; still serving the "
+                          "previous configuration",
+                          path);
+                continue;
+            }
+            pthread_t t;
+            if (pthread_create(&t, NULL, drain_in_background, gw) == 0)
+                pthread_detach(t);
+            else
+                gateway_stop(gw, DRAIN_GRACE_S);
+            gw = next;
+            log_info("reloaded %s", path);
             continue;
         }
         log_info("%s: draining in-flight requests (up to %.0f s)",

@@ -13,10 +13,12 @@ struct prober;
 
 /*
  * Loads and validates <config_path> (printing every problem to <diag>), builds the runtime and
- * starts everything. <workers> 0 = the config's (or one per core). NULL on failure, after
- * printing why; nothing is left running.
+ * starts everything. <workers> 0 = the config's (or one per core). <previous> (a reload) lends
+ * its backends' health to the new generation. NULL on failure, after printing why; nothing is
+ * left running.
  */
-struct gateway *gateway_start(const char *config_path, unsigned workers, FILE *diag);
+struct gateway *gateway_start(const char *config_path, unsigned workers, FILE *diag,
+                              const struct gateway *previous);
 
 struct prober *gateway_prober(struct gateway *gw);
 
