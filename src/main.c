@@ -16,11 +16,12 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"run", gateway_cmd_main, "run the gateway with a config file"},
-    {"probe", probe_cmd_main, "probe one backend as the gateway would, and diagnose it"},
-    {"health", health_cmd_main, "show the running gateway's backend health (table or --json)"},
-    {"demo", demo_cmd_main, "zero-setup demo: local backends reproducing the seeds, the gateway, the dashboard"},
-    {"check", check_cmd_main, "validate a config file (file:line:col errors); exit 0/1"},
+        {"run", gateway_cmd_main, "run the gateway with a config file"},
+        {"probe", probe_cmd_main, "probe one backend as the gateway would, and diagnose it"},
+        {"health", health_cmd_main, "show the running gateway's backend health (table or --json)"},
+        {"demo", demo_cmd_main,
+         "zero-setup demo: local backends reproducing the seeds, the gateway, the dashboard"},
+        {"check", check_cmd_main, "validate a config file (file:line:col errors); exit 0/1"},
 };
 
 static void usage(FILE *out)

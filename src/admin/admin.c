@@ -81,8 +81,7 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
 
 static void respond_json(struct admin_conn *c, int status, json_t *doc, bool head_only)
 {
-    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII |
-                                               JSON_REAL_PRECISION(9))
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9))
                      : NULL;
     if (!text) {
         respond(c, 500, "text/plain", "out of memory\n", 14, head_only);
@@ -187,9 +186,10 @@ static void route(struct admin_conn *c, const struct h1_request *req)
         }
         json_t *doc = prober_health_json(a->prober, server[0] ? server : NULL);
         if (!doc)
-            respond_json(c, 404, error_doc("no backend server '%s' (use host:port as shown in "
-                                           "/backend-health)",
-                                           server),
+            respond_json(c, 404,
+                         error_doc("no backend server '%s' (use host:port as shown in "
+                                   "/backend-health)",
+                                   server),
                          head);
         else
             respond_json(c, 200, doc, head);
@@ -202,9 +202,10 @@ static void route(struct admin_conn *c, const struct h1_request *req)
         if (found)
             respond_json(c, 200, request_json(&rec), head);
         else
-            respond_json(c, 404, error_doc("no gateway-generated error with request id '%s' "
-                                           "among the most recent ones",
-                                           id),
+            respond_json(c, 404,
+                         error_doc("no gateway-generated error with request id '%s' "
+                                   "among the most recent ones",
+                                   id),
                          head);
     } else if (strcmp(path, "/metrics") == 0) {
         char *text = admin_metrics_text(a->rt, a->prober, &a->stats);
@@ -216,9 +217,10 @@ static void route(struct admin_conn *c, const struct h1_request *req)
     } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         respond(c, 200, "text/html; charset=utf-8", dashboard_html, dashboard_html_len, head);
     } else {
-        respond_json(c, 404, error_doc("no such path '%s' (try /backend-health, /metrics, "
-                                       "/healthz, /requests/{id})",
-                                       path),
+        respond_json(c, 404,
+                     error_doc("no such path '%s' (try /backend-health, /metrics, "
+                               "/healthz, /requests/{id})",
+                               path),
                      head);
     }
 }
@@ -251,8 +253,7 @@ static void on_conn(struct ev_loop *loop, ev_io *io, int revents)
     }
     buf_produced(&c->in, (size_t)n);
     struct h1_header headers[64];
-    struct h1_limits limits = {.max_head = ADMIN_HEAD_LIMIT, .max_target = 4096,
-                               .max_headers = 64};
+    struct h1_limits limits = {.max_head = ADMIN_HEAD_LIMIT, .max_target = 4096, .max_headers = 64};
     struct h1_request req;
     int rc = h1_parse_request(buf_head(&c->in), buf_len(&c->in), &limits, headers, &req);
     if (rc == H1_INCOMPLETE)

@@ -109,7 +109,8 @@ char *admin_metrics_text(const struct runtime *rt, struct prober *prober,
             uint64_t n = 0;
             for (size_t w = 0; w < st->n_workers; w++)
                 n += load(&st->metrics[w]->requests[li * 6 + (size_t)c]);
-            put(&o, "gatehouse_requests_total{listener=\"%s\",rule=\"%s\",code_class=\"%s\"} %llu\n",
+            put(&o,
+                "gatehouse_requests_total{listener=\"%s\",rule=\"%s\",code_class=\"%s\"} %llu\n",
                 label(l->cfg->name, l1, sizeof l1),
                 label(l->rule ? l->rule->name : "", l2, sizeof l2), classes[c],
                 (unsigned long long)n);
@@ -219,25 +220,29 @@ char *admin_metrics_text(const struct runtime *rt, struct prober *prober,
             fails[r] += load(&m->tls_failures[r]);
     }
     static const char *const reasons[] = {"handshake", "timeout", "closed"};
-    put(&o, "# HELP gatehouse_tls_handshakes_total Client TLS handshakes completed.\n"
-            "# TYPE gatehouse_tls_handshakes_total counter\ngatehouse_tls_handshakes_total %llu\n",
+    put(&o,
+        "# HELP gatehouse_tls_handshakes_total Client TLS handshakes completed.\n"
+        "# TYPE gatehouse_tls_handshakes_total counter\ngatehouse_tls_handshakes_total %llu\n",
         (unsigned long long)hs);
     put(&o, "# HELP gatehouse_tls_handshake_failures_total Client TLS handshakes that failed, by "
             "reason.\n# TYPE gatehouse_tls_handshake_failures_total counter\n");
     for (int r = 0; r < TLS_FAIL_REASONS; r++)
         put(&o, "gatehouse_tls_handshake_failures_total{reason=\"%s\"} %llu\n", reasons[r],
             (unsigned long long)fails[r]);
-    put(&o, "# HELP gatehouse_open_connections Client connections open now.\n"
-            "# TYPE gatehouse_open_connections gauge\ngatehouse_open_connections %lld\n",
+    put(&o,
+        "# HELP gatehouse_open_connections Client connections open now.\n"
+        "# TYPE gatehouse_open_connections gauge\ngatehouse_open_connections %lld\n",
         (long long)open);
-    put(&o, "# HELP gatehouse_upstream_retries_total Requests replayed once because a reused "
-            "backend connection was closed under them.\n"
-            "# TYPE gatehouse_upstream_retries_total counter\n"
-            "gatehouse_upstream_retries_total %llu\n",
+    put(&o,
+        "# HELP gatehouse_upstream_retries_total Requests replayed once because a reused "
+        "backend connection was closed under them.\n"
+        "# TYPE gatehouse_upstream_retries_total counter\n"
+        "gatehouse_upstream_retries_total %llu\n",
         (unsigned long long)retries);
-    put(&o, "# HELP gatehouse_upstream_connections_total Backend connections opened.\n"
-            "# TYPE gatehouse_upstream_connections_total counter\n"
-            "gatehouse_upstream_connections_total %llu\n",
+    put(&o,
+        "# HELP gatehouse_upstream_connections_total Backend connections opened.\n"
+        "# TYPE gatehouse_upstream_connections_total counter\n"
+        "gatehouse_upstream_connections_total %llu\n",
         (unsigned long long)upconns);
     if (o.failed) {
         free(o.s);

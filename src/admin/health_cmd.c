@@ -11,8 +11,8 @@
 
 #include "core/url.h"
 
-#define HEALTH_TIMEOUT_MS  5000
-#define HEALTH_MAX_BYTES   (16 * 1024 * 1024)
+#define HEALTH_TIMEOUT_MS 5000
+#define HEALTH_MAX_BYTES  (16 * 1024 * 1024)
 
 static const char usage_text[] =
         "usage: gatehouse health [--admin URL] [--json] [--server HOST:PORT]\n"
@@ -50,8 +50,9 @@ static char *http_get(const struct url *u, const char *target, int *status, char
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            snprintf(err, errlen, "cannot connect to %s:%u: %s (is `gatehouse run` running, "
-                                  "and is admin.listen this address?)",
+            snprintf(err, errlen,
+                     "cannot connect to %s:%u: %s (is `gatehouse run` running, "
+                     "and is admin.listen this address?)",
                      u->host, u->port, strerror(errno));
             close(fd);
             fd = -1;
@@ -220,8 +221,7 @@ int health_cmd_main(int argc, char **argv)
         j += (size_t)snprintf(target, sizeof target, "/backend-health?server=");
         for (const char *p = server; *p && j + 4 < sizeof target; p++) {
             if (*p == '[' || *p == ']' || *p == ':' || *p == '%' || *p == '&' || *p == ' ')
-                j += (size_t)snprintf(target + j, sizeof target - j, "%%%02X",
-                                      (unsigned char)*p);
+                j += (size_t)snprintf(target + j, sizeof target - j, "%%%02X", (unsigned char)*p);
             else
                 target[j++] = *p;
         }
@@ -237,8 +237,8 @@ int health_cmd_main(int argc, char **argv)
     json_t *doc = json_loads(body, 0, &jerr);
     if (!doc || status != 200) {
         const char *msg = doc ? json_string_value(json_object_get(doc, "error")) : NULL;
-        fprintf(stderr, "gatehouse health: %s answered %d%s%s\n", admin, status,
-                msg ? ": " : "", msg ? msg : "");
+        fprintf(stderr, "gatehouse health: %s answered %d%s%s\n", admin, status, msg ? ": " : "",
+                msg ? msg : "");
         json_decref(doc);
         free(body);
         return 2;
@@ -250,16 +250,15 @@ int health_cmd_main(int argc, char **argv)
         size_t i, j, k;
         json_t *pool, *settings, *sv;
         json_array_foreach(json_object_get(doc, "pools"), i, pool)
-            json_array_foreach(json_object_get(pool, "settings"), j, settings)
-                json_array_foreach(json_object_get(settings, "servers"), k, sv)
+                json_array_foreach(json_object_get(pool, "settings"), j, settings)
+                        json_array_foreach(json_object_get(settings, "servers"), k, sv)
         {
             const char *h = json_string_value(json_object_get(sv, "health"));
             if (h && strcmp(h, "Unhealthy") == 0)
                 rc = 1;
         }
     } else {
-        rc = health_print_table(stdout, doc, isatty(STDOUT_FILENO) && !getenv("NO_COLOR")) ? 1
-                                                                                          : 0;
+        rc = health_print_table(stdout, doc, isatty(STDOUT_FILENO) && !getenv("NO_COLOR")) ? 1 : 0;
     }
     json_decref(doc);
     free(body);

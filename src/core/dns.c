@@ -225,8 +225,7 @@ static bool is_reserved_invalid(const char *name)
            (n > 8 && strncasecmp(name + n - 8, ".invalid", 8) == 0);
 }
 
-struct dns_query *dns_resolve(struct dns_resolver *r, const char *name, dns_callback cb,
-                              void *arg)
+struct dns_query *dns_resolve(struct dns_resolver *r, const char *name, dns_callback cb, void *arg)
 {
     struct dns_query *q = calloc(1, sizeof *q);
     if (!q)

@@ -52,8 +52,9 @@ int hostport_parse(const char *text, uint16_t default_port, char *host, size_t h
         host_start = p;
         host_end = strchr(p, ':');
         if (host_end && strchr(host_end + 1, ':')) {
-            snprintf(err, errlen, "an IPv6 address must be written in brackets, e.g. "
-                                  "[::1]:443");
+            snprintf(err, errlen,
+                     "an IPv6 address must be written in brackets, e.g. "
+                     "[::1]:443");
             return -1;
         }
         if (!host_end)
@@ -161,8 +162,7 @@ int url_parse(const char *text, struct url *out, char *err, size_t errlen)
         memcpy(out->path, path, plen), out->path[plen] = '\0';
     for (const char *q = out->path; *q; q++) {
         if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
-            snprintf(err, errlen, "the path of '%s' contains a space or control character",
-                     text);
+            snprintf(err, errlen, "the path of '%s' contains a space or control character", text);
             return -1;
         }
     }

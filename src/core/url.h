@@ -14,7 +14,7 @@ struct url {
     bool https;
     char host[256]; /* without brackets */
     bool host_is_ip;
-    uint16_t port;     /* the explicit port, or the scheme's default */
+    uint16_t port; /* the explicit port, or the scheme's default */
     bool port_given;
     char path[2048]; /* "/" when absent; includes the query */
 };

@@ -45,8 +45,8 @@ static const char *const backend_stories[B_COUNT] = {
         "returns a load-balancer default certificate when no SNI is sent (seeds 001, 003)",
 };
 
-static const char *const demo_files[] = {"root.pem", "intermediate.pem", "app.pem",
-                                         "gateway-chain.pem", "gateway.key", "gatehouse.yaml",
+static const char *const demo_files[] = {"root.pem",          "intermediate.pem", "app.pem",
+                                         "gateway-chain.pem", "gateway.key",      "gatehouse.yaml",
                                          "access.log"};
 
 struct pki {
@@ -56,26 +56,35 @@ struct pki {
 static int make_pki(struct pki *k)
 {
     const char *aia = "http://pki.demo.test/intermediate.cer";
-    struct demo_cert_spec root = {.cn = "Gatehouse Demo Root CA", .ca = true,
-                                  .valid_from_days = -1, .valid_days = 3650};
-    struct demo_cert_spec inter = {.cn = "Gatehouse Demo Intermediate CA", .ca = true,
+    struct demo_cert_spec root = {
+            .cn = "Gatehouse Demo Root CA", .ca = true, .valid_from_days = -1, .valid_days = 3650};
+    struct demo_cert_spec inter = {.cn = "Gatehouse Demo Intermediate CA",
+                                   .ca = true,
                                    .aia_ca_issuers = "http://pki.demo.test/root.cer",
-                                   .valid_from_days = -1, .valid_days = 1825};
-    struct demo_cert_spec app = {.cn = "app.demo.test", .sans = "DNS:app.demo.test",
-                                 .aia_ca_issuers = aia, .valid_from_days = -1,
+                                   .valid_from_days = -1,
+                                   .valid_days = 1825};
+    struct demo_cert_spec app = {.cn = "app.demo.test",
+                                 .sans = "DNS:app.demo.test",
+                                 .aia_ca_issuers = aia,
+                                 .valid_from_days = -1,
                                  .valid_days = 397};
-    struct demo_cert_spec other = {.cn = "www.unrelated.test", .sans = "DNS:www.unrelated.test",
-                                   .aia_ca_issuers = aia, .valid_from_days = -1,
+    struct demo_cert_spec other = {.cn = "www.unrelated.test",
+                                   .sans = "DNS:www.unrelated.test",
+                                   .aia_ca_issuers = aia,
+                                   .valid_from_days = -1,
                                    .valid_days = 397};
-    struct demo_cert_spec ilb = {.cn = "ilb-default.internal", .sans = "DNS:ilb-default.internal",
-                                 .aia_ca_issuers = aia, .valid_from_days = -1,
+    struct demo_cert_spec ilb = {.cn = "ilb-default.internal",
+                                 .sans = "DNS:ilb-default.internal",
+                                 .aia_ca_issuers = aia,
+                                 .valid_from_days = -1,
                                  .valid_days = 397};
     struct demo_cert_spec gw = {.cn = "Gatehouse Demo Gateway",
                                 .sans = "DNS:*.demo.test,DNS:localhost,IP:127.0.0.1",
-                                .aia_ca_issuers = aia, .valid_from_days = -1, .valid_days = 397};
+                                .aia_ca_issuers = aia,
+                                .valid_from_days = -1,
+                                .valid_days = 397};
     if (demo_cert_make(&root, NULL, &k->root) || demo_cert_make(&inter, &k->root, &k->inter) ||
-        demo_cert_make(&app, &k->inter, &k->app) ||
-        demo_cert_make(&other, &k->inter, &k->other) ||
+        demo_cert_make(&app, &k->inter, &k->app) || demo_cert_make(&other, &k->inter, &k->other) ||
         demo_cert_make(&ilb, &k->inter, &k->ilb) || demo_cert_make(&gw, &k->inter, &k->gateway))
         return -1;
     return 0;
@@ -102,8 +111,8 @@ static const char *join(char *buf, size_t size, const char *dir, const char *nam
     return buf;
 }
 
-static int write_files(const char *dir, const struct pki *k, const uint16_t *ports,
-                       unsigned port, unsigned admin_port)
+static int write_files(const char *dir, const struct pki *k, const uint16_t *ports, unsigned port,
+                       unsigned admin_port)
 {
     char path[4200];
     X509 *gw_chain[] = {k->gateway.cert, k->inter.cert};
@@ -143,23 +152,22 @@ static int write_files(const char *dir, const struct pki *k, const uint16_t *por
     for (int i = 0; i < B_COUNT; i++)
         fprintf(f, "  - { name: %s, servers: [\"127.0.0.1:%u\"] }   # %s\n", backend_names[i],
                 ports[i], backend_stories[i]);
-    fprintf(f,
-            "\nbackend-settings:\n"
-            "  # The host name is what the gateway sends as SNI and Host, and the name the\n"
-            "  # certificate must cover.\n"
-            "  - { name: verified, protocol: https, port: 443, host-name: app.demo.test,\n"
-            "      trusted-roots: [demo-root], probe: fast }\n"
-            "  # The ILB case: members by IP, no host name, so no SNI is sent; the uploaded\n"
-            "  # certificate is the app's, but without SNI the backend presents its default.\n"
-            "  - { name: allow-listed, protocol: https, port: 443, auth-certs: [app-cert],\n"
-            "      probe: fast-by-ip }\n"
-            "\n"
-            "probes:\n"
-            "  - { name: fast, protocol: https, pick-host-name-from-backend-settings: true,\n"
-            "      path: /, interval: 5s, timeout: 5s, unhealthy-threshold: 3 }\n"
-            "  - { name: fast-by-ip, protocol: https, host: 127.0.0.1, path: /, interval: 5s,\n"
-            "      timeout: 5s, unhealthy-threshold: 3 }\n"
-            "\nrules:\n");
+    fprintf(f, "\nbackend-settings:\n"
+               "  # The host name is what the gateway sends as SNI and Host, and the name the\n"
+               "  # certificate must cover.\n"
+               "  - { name: verified, protocol: https, port: 443, host-name: app.demo.test,\n"
+               "      trusted-roots: [demo-root], probe: fast }\n"
+               "  # The ILB case: members by IP, no host name, so no SNI is sent; the uploaded\n"
+               "  # certificate is the app's, but without SNI the backend presents its default.\n"
+               "  - { name: allow-listed, protocol: https, port: 443, auth-certs: [app-cert],\n"
+               "      probe: fast-by-ip }\n"
+               "\n"
+               "probes:\n"
+               "  - { name: fast, protocol: https, pick-host-name-from-backend-settings: true,\n"
+               "      path: /, interval: 5s, timeout: 5s, unhealthy-threshold: 3 }\n"
+               "  - { name: fast-by-ip, protocol: https, host: 127.0.0.1, path: /, interval: 5s,\n"
+               "      timeout: 5s, unhealthy-threshold: 3 }\n"
+               "\nrules:\n");
     for (int i = 0; i < B_COUNT; i++)
         fprintf(f,
                 "  - { name: %s, listener: %s, priority: %d, backend-pool: %s,\n"
@@ -182,8 +190,8 @@ static bool all_probed(json_t *doc)
     size_t i, j, k;
     json_t *pool, *settings, *server;
     json_array_foreach(json_object_get(doc, "pools"), i, pool)
-        json_array_foreach(json_object_get(pool, "settings"), j, settings)
-            json_array_foreach(json_object_get(settings, "servers"), k, server)
+            json_array_foreach(json_object_get(pool, "settings"), j, settings)
+                    json_array_foreach(json_object_get(settings, "servers"), k, server)
     {
         if (json_is_null(json_object_get(server, "code")))
             return false;
@@ -196,8 +204,8 @@ static void print_fixes(json_t *doc)
     size_t i, j, k;
     json_t *pool, *settings, *server;
     json_array_foreach(json_object_get(doc, "pools"), i, pool)
-        json_array_foreach(json_object_get(pool, "settings"), j, settings)
-            json_array_foreach(json_object_get(settings, "servers"), k, server)
+            json_array_foreach(json_object_get(pool, "settings"), j, settings)
+                    json_array_foreach(json_object_get(settings, "servers"), k, server)
     {
         const char *health = json_string_value(json_object_get(server, "health"));
         if (!health || strcmp(health, "Healthy") == 0)
@@ -212,9 +220,9 @@ static void print_fixes(json_t *doc)
 int demo_cmd_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-            {"keep", no_argument, NULL, 'k'},         {"dir", required_argument, NULL, 'd'},
-            {"port", required_argument, NULL, 'p'},   {"admin-port", required_argument, NULL, 'a'},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+            {"keep", no_argument, NULL, 'k'},       {"dir", required_argument, NULL, 'd'},
+            {"port", required_argument, NULL, 'p'}, {"admin-port", required_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     bool keep = false;
     const char *dir_arg = NULL;
@@ -296,12 +304,21 @@ int demo_cmd_main(int argc, char **argv)
     sk_X509_push(chain, k.inter.cert);
     struct demo_backend_spec specs[B_COUNT] = {
             [B_HEALTHY] = {.name = "healthy", .cert = k.app.cert, .chain = chain, .key = k.app.key},
-            [B_LEAF_ONLY] = {.name = "leaf-only", .cert = k.app.cert, .chain = none,
+            [B_LEAF_ONLY] = {.name = "leaf-only",
+                             .cert = k.app.cert,
+                             .chain = none,
                              .key = k.app.key},
-            [B_WRONG_NAME] = {.name = "wrong-name", .cert = k.other.cert, .chain = chain,
+            [B_WRONG_NAME] = {.name = "wrong-name",
+                              .cert = k.other.cert,
+                              .chain = chain,
                               .key = k.other.key},
-            [B_ILB] = {.name = "ilb", .cert = k.ilb.cert, .chain = chain, .key = k.ilb.key,
-                       .sni_name = "app.demo.test", .sni_cert = k.app.cert, .sni_chain = chain,
+            [B_ILB] = {.name = "ilb",
+                       .cert = k.ilb.cert,
+                       .chain = chain,
+                       .key = k.ilb.key,
+                       .sni_name = "app.demo.test",
+                       .sni_cert = k.app.cert,
+                       .sni_chain = chain,
                        .sni_key = k.app.key},
     };
     char err[512];
@@ -323,8 +340,9 @@ int demo_cmd_main(int argc, char **argv)
     log_set_level(LOG_WARN); /* the demo prints its own story */
     gw = gateway_start(config, 0, stderr, NULL);
     if (!gw) {
-        fprintf(stderr, "gatehouse demo: the gateway did not start (is port %ld or %ld in use? "
-                        "try --port and --admin-port)\n",
+        fprintf(stderr,
+                "gatehouse demo: the gateway did not start (is port %ld or %ld in use? "
+                "try --port and --admin-port)\n",
                 port, admin_port);
         goto out;
     }
@@ -333,8 +351,8 @@ int demo_cmd_main(int argc, char **argv)
     printf("Backends (in-process HTTPS servers, private PKI in %s):\n", dir);
     for (int i = 0; i < B_COUNT; i++)
         printf("  %-11s 127.0.0.1:%-5u %s\n", backend_names[i], ports[i], backend_stories[i]);
-    printf("Gateway: https://127.0.0.1:%ld (sites *.demo.test), admin http://127.0.0.1:%ld\n",
-           port, admin_port);
+    printf("Gateway: https://127.0.0.1:%ld (sites *.demo.test), admin http://127.0.0.1:%ld\n", port,
+           admin_port);
     fflush(stdout);
 
     /* Wait for the first probe of every backend (they start at once). */

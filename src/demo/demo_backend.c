@@ -104,8 +104,8 @@ static void on_conn(struct ev_loop *loop, ev_io *io, int revents)
         c->out_len = c->out_off = 0;
         struct h1_header headers[64];
         struct h1_request req;
-        int rc = c->in_len ? h1_parse_request(c->in, c->in_len, NULL, headers, &req)
-                           : H1_INCOMPLETE;
+        int rc =
+                c->in_len ? h1_parse_request(c->in, c->in_len, NULL, headers, &req) : H1_INCOMPLETE;
         if (rc == H1_COMPLETE) {
             /* Only bodiless requests are expected (probes and curl GETs). */
             static const char body_fmt[] = "hello from %s\n";
@@ -173,7 +173,7 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *make_ctx(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key)
+static SSL_CTX *make_ctx(X509 *cert, STACK_OF(X509) * chain, EVP_PKEY *key)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)

@@ -16,11 +16,11 @@ struct demo_backends;
 struct demo_backend_spec {
     const char *name;
     X509 *cert;             /* served by default */
-    STACK_OF(X509) *chain;  /* sent after it (may be empty: a leaf-only backend) */
+    STACK_OF(X509) * chain; /* sent after it (may be empty: a leaf-only backend) */
     EVP_PKEY *key;
-    const char *sni_name;   /* optional: this SNI gets sni_cert instead */
+    const char *sni_name; /* optional: this SNI gets sni_cert instead */
     X509 *sni_cert;
-    STACK_OF(X509) *sni_chain;
+    STACK_OF(X509) * sni_chain;
     EVP_PKEY *sni_key;
 };
 

@@ -166,8 +166,7 @@ static int explain_issuer_missing(const struct chain_report *r, const struct tru
                      leaf->subject, r->needed, r->n_certs, r->n_certs == 1 ? "" : "s"),
             diag_fmt("Configure the backend to send the full chain: its certificate followed by "
                      "the intermediate '%s'%s. %s%s",
-                     r->needed, aia, root_hint,
-                     ctx->cli ? "" : ""));
+                     r->needed, aia, root_hint, ctx->cli ? "" : ""));
 }
 
 static int explain_untrusted(const struct chain_report *r, const struct trust_policy *policy,
@@ -195,9 +194,8 @@ static int explain_untrusted(const struct chain_report *r, const struct trust_po
         const struct cert_info *top = &r->certs[r->top].info;
         message = diag_fmt("The chain ends at the self-signed %s '%s' (sha256 %s), which is not "
                            "%s (tried: %s).",
-                           top->ca ? "root certificate" : "certificate", top->subject,
-                           top->sha256, wk ? "a well-known CA" : "among the trusted roots",
-                           tried ? tried : "?");
+                           top->ca ? "root certificate" : "certificate", top->subject, top->sha256,
+                           wk ? "a well-known CA" : "among the trusted roots", tried ? tried : "?");
         if (top->ca)
             remedy = diag_fmt("If you trust '%s', %s%s (export it as a Base-64 .cer); otherwise "
                               "install on the backend a certificate issued by a CA you trust.",
@@ -249,8 +247,8 @@ static int explain_validity(const struct chain_report *r, const struct explain_c
         if (c->expired) {
             long days = (long)((ctx->now - c->info.not_after) / 86400);
             if (finding_add(out, DIAG_CERT_EXPIRED,
-                            diag_fmt("The %s certificate '%s' expired on %s (%ld day%s ago).",
-                                     role, c->info.subject,
+                            diag_fmt("The %s certificate '%s' expired on %s (%ld day%s ago).", role,
+                                     c->info.subject,
                                      explain_date(c->info.not_after, date, sizeof date), days,
                                      days == 1 ? "" : "s"),
                             diag_fmt("Renew the %s certificate '%s' and install it on the "
@@ -285,8 +283,7 @@ static int explain_validity(const struct chain_report *r, const struct explain_c
     }
     if (r->has_anchor && r->anchor_not_yet_valid && !anchor_sent) {
         if (finding_add(out, DIAG_CERT_NOT_YET_VALID,
-                        diag_fmt("The trusted root '%s' is not valid before %s.",
-                                 r->anchor.subject,
+                        diag_fmt("The trusted root '%s' is not valid before %s.", r->anchor.subject,
                                  explain_date(r->anchor.not_before, date, sizeof date)),
                         diag_fmt("Check this machine's clock, or upload a root that is valid "
                                  "now.")) != 0)

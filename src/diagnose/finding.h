@@ -29,14 +29,14 @@ enum diag_code {
 
 /* Warnings never make a backend unhealthy; they say what will hurt later or elsewhere. */
 enum diag_warning {
-    WARN_TRUST_ANCHOR_NOT_CA,     /* a non-CA certificate (e.g. self-signed leaf) used as root */
-    WARN_TRUST_ANCHOR_NOT_ROOT,   /* an intermediate given as a trusted root */
-    WARN_CHAIN_OUT_OF_ORDER,      /* the path's certificates were sent in another order */
-    WARN_CHAIN_EXTRA_CERTS,       /* certificates sent that belong to no path */
-    WARN_CERT_EXPIRES_SOON,       /* a certificate of the path expires within the warning window */
-    WARN_ALTERNATE_SNI_DIFFERS,   /* another SNI returns another certificate (healthy anyway) */
-    WARN_CERT_CHANGED,            /* the backend's leaf differs from the previous probe's */
-    WARN_PROBE_TRAFFIC_DIFFER,    /* the probe and real traffic use different SNI/host/port */
+    WARN_TRUST_ANCHOR_NOT_CA,   /* a non-CA certificate (e.g. self-signed leaf) used as root */
+    WARN_TRUST_ANCHOR_NOT_ROOT, /* an intermediate given as a trusted root */
+    WARN_CHAIN_OUT_OF_ORDER,    /* the path's certificates were sent in another order */
+    WARN_CHAIN_EXTRA_CERTS,     /* certificates sent that belong to no path */
+    WARN_CERT_EXPIRES_SOON,     /* a certificate of the path expires within the warning window */
+    WARN_ALTERNATE_SNI_DIFFERS, /* another SNI returns another certificate (healthy anyway) */
+    WARN_CERT_CHANGED,          /* the backend's leaf differs from the previous probe's */
+    WARN_PROBE_TRAFFIC_DIFFER,  /* the probe and real traffic use different SNI/host/port */
 };
 
 const char *diag_code_name(enum diag_code code);

@@ -216,7 +216,8 @@ static void tls_failure(struct probe *p, int ssl_error, const char *when)
     unsigned long e = ERR_peek_last_error();
     char reason[256] = "";
     if (e)
-        snprintf(reason, sizeof reason, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown");
+        snprintf(reason, sizeof reason, "%s",
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown");
     ERR_clear_error();
     char *msg, *fix;
     const char *addr = p->res->address;
@@ -515,8 +516,8 @@ static void http_write(struct probe *p)
 {
     while (p->request_off < p->request_len) {
         int want = 0, ssl_err = 0;
-        long n = conn_write(p, p->request + p->request_off, p->request_len - p->request_off,
-                            &want, &ssl_err);
+        long n = conn_write(p, p->request + p->request_off, p->request_len - p->request_off, &want,
+                            &ssl_err);
         if (n == -1) {
             watch(p, want);
             return;
@@ -654,11 +655,11 @@ static void connect_failed_all(struct probe *p, int last_err)
 {
     p->res->ms_connect = since_ms(p->t_step);
     if (last_err == ETIMEDOUT) {
-        add_finding(p, DIAG_CONNECTION_TIMEOUT,
-                    diag_fmt("Connecting to %s timed out (%s).", p->res->address,
-                             p->connect_errors),
-                    diag_fmt("Check that the backend is up, that the port is right, and that no "
-                             "firewall or route drops traffic from the gateway."));
+        add_finding(
+                p, DIAG_CONNECTION_TIMEOUT,
+                diag_fmt("Connecting to %s timed out (%s).", p->res->address, p->connect_errors),
+                diag_fmt("Check that the backend is up, that the port is right, and that no "
+                         "firewall or route drops traffic from the gateway."));
     } else {
         add_finding(p, DIAG_CONNECTION_REFUSED,
                     diag_fmt("The gateway could not connect to %s:%u (%s).", p->spec.host,
@@ -830,8 +831,8 @@ static void append_alt_remedy(struct probe *p)
                          "with a default certificate when %s; set the host name in the backend "
                          "settings%s to '%s' (or use that FQDN as the pool member) so the "
                          "gateway sends it.",
-                         a->sni, a->subject,
-                         r->sni ? "another name is sent" : "no SNI is sent", cli, a->sni);
+                         a->sni, a->subject, r->sni ? "another name is sent" : "no SNI is sent",
+                         cli, a->sni);
     else if (a->sni)
         extra = diag_fmt(" Second look: with the SNI '%s' the server returns another "
                          "certificate, '%s', which would also fail (%s).",
@@ -1020,11 +1021,11 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
         dns_query_cancel(p->query);
         p->query = NULL;
         p->res->ms_dns = since_ms(p->t_step);
-        add_finding(p, DIAG_DNS_RESOLUTION_FAILED,
-                    diag_fmt("Resolving '%s' took longer than the %.3g s timeout.", p->spec.host,
-                             t),
-                    diag_fmt("Check that the gateway's DNS servers are reachable and answer for "
-                             "this name."));
+        add_finding(
+                p, DIAG_DNS_RESOLUTION_FAILED,
+                diag_fmt("Resolving '%s' took longer than the %.3g s timeout.", p->spec.host, t),
+                diag_fmt("Check that the gateway's DNS servers are reachable and answer for "
+                         "this name."));
         finish_main(p);
         break;
     case PH_CONNECT:
@@ -1043,8 +1044,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
         add_finding(p, DIAG_RESPONSE_TIMEOUT,
                     diag_fmt("Connected to %s, but the server did not complete the TLS handshake "
                              "within %.3g s%s.",
-                             p->res->address, t,
-                             p->n_first ? "" : " (it sent nothing at all)"),
+                             p->res->address, t, p->n_first ? "" : " (it sent nothing at all)"),
                     diag_fmt("The backend accepts connections but does not answer: check that "
                              "the service is not hung or overloaded, and that this port serves "
                              "TLS."));
@@ -1053,16 +1053,16 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     case PH_HTTP_WRITE:
     case PH_HTTP_READ:
         p->res->ms_response = since_ms(p->t_step);
-        add_finding(p, DIAG_RESPONSE_TIMEOUT,
-                    p->head_done
-                            ? diag_fmt("The response to GET %s started (status %d) but was not "
-                                       "complete within %.3g s.",
-                                       p->spec.path, p->res->http_status, t)
-                            : diag_fmt("No HTTP response to GET %s within %.3g s.", p->spec.path,
-                                       t),
-                    diag_fmt("Find what makes the backend slow, or raise the probe timeout "
-                             "above its response time%s.",
-                             p->spec.cli ? " (--timeout)" : ""));
+        add_finding(
+                p, DIAG_RESPONSE_TIMEOUT,
+                p->head_done
+                        ? diag_fmt("The response to GET %s started (status %d) but was not "
+                                   "complete within %.3g s.",
+                                   p->spec.path, p->res->http_status, t)
+                        : diag_fmt("No HTTP response to GET %s within %.3g s.", p->spec.path, t),
+                diag_fmt("Find what makes the backend slow, or raise the probe timeout "
+                         "above its response time%s.",
+                         p->spec.cli ? " (--timeout)" : ""));
         finish_main(p);
         break;
     case PH_ALT_CONNECT:

@@ -226,8 +226,7 @@ static size_t allowlist_names(const struct trust_policy *t, const char **names, 
         for (size_t j = 0; j < ci->n_sans && !first; j++)
             if (strncmp(ci->sans[j], "DNS:", 4) == 0 && ci->sans[j][4] != '*')
                 first = ci->sans[j] + 4;
-        if (!first && ci->common_name && strchr(ci->common_name, '.') &&
-            ci->common_name[0] != '*')
+        if (!first && ci->common_name && strchr(ci->common_name, '.') && ci->common_name[0] != '*')
             first = ci->common_name;
         if (first)
             names[n++] = first;
@@ -257,8 +256,7 @@ static int load_trust(const struct probe_options *o, const char *password,
     } else if (o->n_trusted_roots) {
         trust_policy_init(trust, TRUST_ROOTS);
         for (size_t i = 0; i < o->n_trusted_roots; i++)
-            if (trust_policy_add_file(trust, o->trusted_roots[i], password, err, sizeof err) !=
-                0)
+            if (trust_policy_add_file(trust, o->trusted_roots[i], password, err, sizeof err) != 0)
                 return input_error("--trusted-root %s: %s", o->trusted_roots[i], err);
     } else {
         trust_policy_init(trust, TRUST_WELL_KNOWN);
@@ -282,8 +280,7 @@ int probe_cmd_main(int argc, char **argv)
     if (url_parse(o.url, &url, err, sizeof err) != 0)
         return input_error("%s", err);
     if (!url.https && (o.n_trusted_roots || o.n_auth_certs || o.client_cert))
-        return input_error("'%s' is plain http: certificate options need an https:// URL",
-                           o.url);
+        return input_error("'%s' is plain http: certificate options need an https:// URL", o.url);
 
     char *password = NULL;
     if (o.password_file) {
@@ -301,8 +298,8 @@ int probe_cmd_main(int argc, char **argv)
             rc = input_error("%s", err);
     }
     if (rc == 0 && o.client_cert &&
-        tls_client_ctx_set_identity(ctx, o.client_cert, o.client_key, password, err,
-                                    sizeof err) != 0)
+        tls_client_ctx_set_identity(ctx, o.client_cert, o.client_key, password, err, sizeof err) !=
+                0)
         rc = input_error("--client-cert: %s", err);
     if (password) {
         memset(password, 0, strlen(password));
@@ -354,9 +351,8 @@ int probe_cmd_main(int argc, char **argv)
                                      : "the URL";
     }
     const char *alt_names[MAX_ALT_NAMES];
-    size_t n_alt = trust.mode == TRUST_ALLOWLIST ? allowlist_names(&trust, alt_names,
-                                                                   MAX_ALT_NAMES)
-                                                 : 0;
+    size_t n_alt =
+            trust.mode == TRUST_ALLOWLIST ? allowlist_names(&trust, alt_names, MAX_ALT_NAMES) : 0;
 
     struct probe_spec spec = {
             .url = o.url,
@@ -401,7 +397,8 @@ int probe_cmd_main(int argc, char **argv)
 
     if (o.json) {
         json_t *j = report_json(&spec, st.result);
-        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) : NULL;
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9))
+                       : NULL;
         if (text) {
             puts(text);
             free(text);

@@ -9,8 +9,8 @@ struct style {
 };
 
 static const struct style plain = {"", "", "", "", "", ""};
-static const struct style ansi = {"\033[1m", "\033[31m", "\033[32m", "\033[33m", "\033[2m",
-                                  "\033[0m"};
+static const struct style ansi = {"\033[1m",  "\033[31m", "\033[32m",
+                                  "\033[33m", "\033[2m",  "\033[0m"};
 
 static void day(time_t t, char *buf, size_t size)
 {
@@ -43,10 +43,10 @@ static void print_policy(FILE *out, const struct probe_spec *s, const struct pro
         if (t->mode == TRUST_WELL_KNOWN) {
             fprintf(out, "  trust        well-known CAs (the system trust store)\n");
         } else {
-            fprintf(out, "  trust        %s:\n", t->mode == TRUST_ROOTS
-                                                         ? "trusted roots (the chain must end at one)"
-                                                         : "allow-listed certificates (the "
-                                                           "presented leaf must equal one)");
+            fprintf(out, "  trust        %s:\n",
+                    t->mode == TRUST_ROOTS ? "trusted roots (the chain must end at one)"
+                                           : "allow-listed certificates (the "
+                                             "presented leaf must equal one)");
             for (size_t i = 0; i < t->n_anchors; i++)
                 fprintf(out, "                 %s  [%s, %s, sha256 %.16s...]\n",
                         t->anchors[i].info.subject, t->anchors[i].source,
@@ -79,8 +79,8 @@ static void print_chain(FILE *out, const struct probe_result *r, const struct st
             fprintf(out, "        names    %s\n", names ? names : "?");
         fprintf(out, "        sha256   %s\n", ci->sha256);
         if (i == 0 && c->leaf_not_first)
-            fprintf(out, "        %s!! a CA certificate sent first: the leaf is [%zu]%s\n",
-                    st->red, c->leaf, st->reset);
+            fprintf(out, "        %s!! a CA certificate sent first: the leaf is [%zu]%s\n", st->red,
+                    c->leaf, st->reset);
         if (!cc->on_path && c->status == CHAIN_TRUSTED)
             fprintf(out, "        %s(not part of the path to the trust anchor)%s\n", st->dim,
                     st->reset);

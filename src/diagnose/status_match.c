@@ -66,8 +66,9 @@ int status_match_add(struct status_match *m, const char *text, char *err, size_t
         p = *end ? end + 1 : end;
         continue;
     bad:
-        snprintf(err, errlen, "'%.*s' is not a status code or range (expected e.g. 200-399,401; "
-                              "codes 100-599)",
+        snprintf(err, errlen,
+                 "'%.*s' is not a status code or range (expected e.g. 200-399,401; "
+                 "codes 100-599)",
                  (int)(end - p), p);
         return -1;
     }

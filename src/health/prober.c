@@ -194,8 +194,8 @@ static void record(struct backend_state *st, struct probe_result *r)
     json_t *report = report_json(&st->spec, r);
     time_t now = clock_wall_now();
     bool ok = probe_result_healthy(r);
-    const char *leaf = r->have_chain && r->chain.n_certs ? r->chain.certs[r->chain.leaf].info.sha256
-                                                         : NULL;
+    const char *leaf =
+            r->have_chain && r->chain.n_certs ? r->chain.certs[r->chain.leaf].info.sha256 : NULL;
     pthread_mutex_lock(&p->lock);
     p->results_by_code[r->code]++;
     json_decref(st->last);
@@ -430,12 +430,12 @@ static json_t *parity_json(const struct backend_state *st, json_t **warning)
     json_object_set_new(probe, "path", json_string(st->spec.path));
     json_object_set_new(traffic, "protocol", json_string(cfg_protocol_name(s->protocol)));
     json_object_set_new(traffic, "port", json_integer(st->b->port));
-    json_object_set_new(traffic, "sni", traffic_host_from_client
-                                                ? json_string("(the client's Host header)")
-                                                : str_or_null(t.sni));
-    json_object_set_new(traffic, "host_header", traffic_host_from_client
-                                                        ? json_string("(the client's Host header)")
-                                                        : json_string(t.host_header));
+    json_object_set_new(traffic, "sni",
+                        traffic_host_from_client ? json_string("(the client's Host header)")
+                                                 : str_or_null(t.sni));
+    json_object_set_new(traffic, "host_header",
+                        traffic_host_from_client ? json_string("(the client's Host header)")
+                                                 : json_string(t.host_header));
     json_object_set_new(traffic, "trust",
                         json_string(trust_mode_name(st->b->settings->trust.mode)));
     const char *fields[] = {"port", "sni", "host_header"};
@@ -485,7 +485,8 @@ static json_t *inventory_json(const struct backend_state *st)
         memset(&tm, 0, sizeof tm);
         if (na && strptime(na, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
             time_t t = timegm(&tm);
-            json_object_set_new(o, "days_until_expiry", json_integer((json_int_t)((t - now) / 86400)));
+            json_object_set_new(o, "days_until_expiry",
+                                json_integer((json_int_t)((t - now) / 86400)));
             json_object_set_new(o, "seconds_until_expiry", json_integer((json_int_t)(t - now)));
         }
         json_array_append_new(out, o);
@@ -500,8 +501,9 @@ static json_t *server_json(const struct backend_state *st, bool detail)
     json_object_set_new(o, "health", json_string(health_name(st->health)));
     json_t *last = st->last;
     if (last) {
-        const char *keys[] = {"code", "message", "remedy", "findings", "chain", "chain_status",
-                              "sni", "tls", "http", "timings_ms", "alternate_sni", "name_check"};
+        const char *keys[] = {"code",  "message",      "remedy",        "findings",
+                              "chain", "chain_status", "sni",           "tls",
+                              "http",  "timings_ms",   "alternate_sni", "name_check"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             json_object_set(o, keys[i], json_object_get(last, keys[i]));
     } else {
@@ -557,7 +559,8 @@ static json_t *server_json(const struct backend_state *st, bool detail)
             json_t *ho = json_object();
             json_object_set_new(ho, "time", time_json(h->when));
             json_object_set_new(ho, "code", json_string(diag_code_name(h->code)));
-            json_object_set_new(ho, "http_status", h->status ? json_integer(h->status) : json_null());
+            json_object_set_new(ho, "http_status",
+                                h->status ? json_integer(h->status) : json_null());
             json_object_set_new(ho, "duration_ms", json_real(h->ms));
             json_object_set_new(ho, "leaf_sha256", str_or_null(h->sha256));
             json_array_append_new(hist, ho);
@@ -651,7 +654,8 @@ json_t *prober_health_json(struct prober *p, const char *server)
     }
     json_t *doc = json_object();
     char now[32];
-    json_object_set_new(doc, "generated", json_string(clock_rfc3339(clock_wall_now(), now, sizeof now)));
+    json_object_set_new(doc, "generated",
+                        json_string(clock_rfc3339(clock_wall_now(), now, sizeof now)));
     json_object_set_new(doc, "pools", pools);
     return doc;
 }

@@ -75,8 +75,8 @@ void access_log_write(struct access_log *log, const struct access_record *r)
     json_object_set_new(o, "bytes_in", json_integer((json_int_t)r->bytes_in));
     json_object_set_new(o, "bytes_out", json_integer((json_int_t)r->bytes_out));
     json_object_set_new(o, "duration_ms", json_real(round3(r->duration_ms)));
-    json_object_set_new(o, "backend_ms", r->backend_ms >= 0 ? json_real(round3(r->backend_ms))
-                                                            : json_null());
+    json_object_set_new(o, "backend_ms",
+                        r->backend_ms >= 0 ? json_real(round3(r->backend_ms)) : json_null());
     set_str(o, "backend", r->backend);
     set_str(o, "backend_pool", r->pool);
     set_str(o, "backend_settings", r->settings);

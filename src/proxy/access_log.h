@@ -31,9 +31,9 @@ struct access_record {
     int status;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    double duration_ms;   /* first request byte to last response byte */
-    double backend_ms;    /* request sent to response complete; < 0 when no backend */
-    const char *backend;  /* "host:port" or NULL */
+    double duration_ms;  /* first request byte to last response byte */
+    double backend_ms;   /* request sent to response complete; < 0 when no backend */
+    const char *backend; /* "host:port" or NULL */
     const char *pool;
     const char *settings;
     int backend_status;         /* 0 when none */

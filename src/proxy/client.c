@@ -111,8 +111,7 @@ static void refuse(struct client *c, int status, const char *error_info, const c
             .status = status,
             .bytes_in = bytes_in,
             .bytes_out = buf_len(&c->out) - before,
-            .duration_ms = c->t_first_byte ? clock_ms_between(c->t_first_byte, clock_mono_ns())
-                                           : 0,
+            .duration_ms = c->t_first_byte ? clock_ms_between(c->t_first_byte, clock_mono_ns()) : 0,
             .backend_ms = -1,
             .error_info = error_info,
             .phase = "parse",

@@ -48,9 +48,9 @@ static void new_request_id(char out[33])
 /* Hop-by-hop fields (RFC 9110 7.6.1) and the framing fields we set ourselves. */
 static bool is_hop_by_hop(struct h1_slice name)
 {
-    static const char *const names[] = {"connection",  "keep-alive",        "proxy-connection",
-                                        "te",          "trailer",           "transfer-encoding",
-                                        "upgrade",     "content-length",    "proxy-authenticate",
+    static const char *const names[] = {"connection", "keep-alive",     "proxy-connection",
+                                        "te",         "trailer",        "transfer-encoding",
+                                        "upgrade",    "content-length", "proxy-authenticate",
                                         "expect"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (h1_slice_ieq(name, names[i]))
@@ -94,8 +94,7 @@ static bool plain_header_name(struct h1_slice name)
 }
 
 /* "http://host:port/p?q" -> authority "host:port", path "/p?q"; origin-form: path only. */
-static void split_target(struct h1_slice target, struct h1_slice *authority,
-                         struct h1_slice *path)
+static void split_target(struct h1_slice target, struct h1_slice *authority, struct h1_slice *path)
 {
     authority->p = NULL;
     authority->len = 0;
@@ -167,16 +166,14 @@ static const char *reason_phrase(int status)
     }
 }
 
-void exchange_error_response(struct client *c, int status, const char *request_id,
-                             bool close_after)
+void exchange_error_response(struct client *c, int status, const char *request_id, bool close_after)
 {
     char body[512];
     int blen = snprintf(body, sizeof body,
                         "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
                         "<body><h1>%d %s</h1>\n<p>Request ID: %s</p>\n"
                         "<hr><p>Gatehouse</p></body></html>\n",
-                        status, reason_phrase(status), status, reason_phrase(status),
-                        request_id);
+                        status, reason_phrase(status), status, reason_phrase(status), request_id);
     struct buf *out = &c->out;
     if (buf_room(out) < (size_t)blen + 512)
         buf_reserve(out, out->cap + (size_t)blen + 512);
@@ -404,8 +401,8 @@ static bool build_upstream_head(struct exchange *x, const struct h1_request *req
             continue;
         }
         if (h1_slice_ieq(h->name, "x-forwarded-proto") ||
-            h1_slice_ieq(h->name, "x-forwarded-port") ||
-            h1_slice_ieq(h->name, "x-original-host") || h1_slice_ieq(h->name, "x-request-id"))
+            h1_slice_ieq(h->name, "x-forwarded-port") || h1_slice_ieq(h->name, "x-original-host") ||
+            h1_slice_ieq(h->name, "x-request-id"))
             continue; /* set by the gateway, never trusted from clients */
         if (buf_room(&b) < h->name.len + h->value.len + 4 &&
             buf_reserve(&b, b.cap * 2 + h->name.len + h->value.len) != 0)
@@ -432,13 +429,12 @@ static bool build_upstream_head(struct exchange *x, const struct h1_request *req
     if (ok && x->host && strcmp(host, x->host) != 0)
         ok = appendf(&b, "X-Original-Host: %s\r\n", x->host);
     if (ok && xff)
-        ok = appendf(&b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->value.len, xff->value.p,
-                     c->ip);
+        ok = appendf(&b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->value.len, xff->value.p, c->ip);
     else if (ok)
         ok = appendf(&b, "X-Forwarded-For: %s\r\n", c->ip);
-    ok = ok && appendf(&b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %u\r\nX-Request-Id: %s\r\n",
-                       c->port->protocol == CFG_PROTO_HTTPS ? "https" : "http", c->port->port,
-                       x->id);
+    ok = ok &&
+         appendf(&b, "X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %u\r\nX-Request-Id: %s\r\n",
+                 c->port->protocol == CFG_PROTO_HTTPS ? "https" : "http", c->port->port, x->id);
     if (ok && req->body == H1_BODY_LENGTH)
         ok = appendf(&b, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
     else if (ok && req->body == H1_BODY_CHUNKED)
@@ -502,8 +498,7 @@ void exchange_start(struct client *c, const struct h1_request *req)
     x->path = dup_slice(path);
     /* RFC 9112 3.2.2: an absolute-form target's authority replaces Host, so routing and the
      * backend see the same site. */
-    x->host = authority.len ? dup_slice(authority)
-                            : (req->host.len ? dup_slice(req->host) : NULL);
+    x->host = authority.len ? dup_slice(authority) : (req->host.len ? dup_slice(req->host) : NULL);
     x->minor = req->minor_version;
     x->keep_alive = req->keep_alive;
     x->is_head = h1_slice_eq(req->method, "HEAD");
@@ -560,8 +555,7 @@ void exchange_start(struct client *c, const struct h1_request *req)
             snprintf(x->detail, sizeof x->detail,
                      "no backend of pool '%s' is healthy; %s is %s (%s): see /backend-health",
                      x->target->pool->name, b->label,
-                     atomic_load_explicit(&b->health, memory_order_relaxed) ==
-                                     RT_HEALTH_UNHEALTHY
+                     atomic_load_explicit(&b->health, memory_order_relaxed) == RT_HEALTH_UNHEALTHY
                              ? "Unhealthy"
                              : "unreachable",
                      diag_code_name(why));
@@ -870,8 +864,8 @@ static void parse_response_head(struct exchange *x)
                                    .max_target = PROXY_HEAD_MAX,
                                    .max_headers = H1_DEFAULT_MAX_HEADERS};
         (void)cfg;
-        int rc = h1_parse_response(buf_head(&x->upin), buf_len(&x->upin), &limits,
-                                   x->resp_headers, x->is_head, &x->resp);
+        int rc = h1_parse_response(buf_head(&x->upin), buf_len(&x->upin), &limits, x->resp_headers,
+                                   x->is_head, &x->resp);
         if (rc == H1_INCOMPLETE) {
             if (buf_len(&x->upin) >= PROXY_HEAD_MAX)
                 fail(x, 502, DIAG_HTTP_STATUS_MISMATCH, "response", "ERRORINFO_UPSTREAM_INVALID",

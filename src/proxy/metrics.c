@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const double metrics_bucket_ms[METRICS_BUCKETS - 1] = {1,   2.5, 5,    10,   25,  50,
+const double metrics_bucket_ms[METRICS_BUCKETS - 1] = {1,   2.5, 5,    10,   25,   50,
                                                        100, 250, 1000, 2500, 10000};
 
 int metrics_init(struct worker_metrics *m, const struct runtime *rt)

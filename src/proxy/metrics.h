@@ -34,8 +34,8 @@ enum tls_failure_reason {
 
 struct worker_metrics {
     size_t n_listeners, n_backends;
-    _Atomic uint64_t *requests;          /* [listener][status class 0..5] (0: no listener) */
-    _Atomic uint64_t *backend_responses; /* [backend][status class] */
+    _Atomic uint64_t *requests;                /* [listener][status class 0..5] (0: no listener) */
+    _Atomic uint64_t *backend_responses;       /* [backend][status class] */
     struct latency_histogram *client_latency;  /* [listener] */
     struct latency_histogram *backend_latency; /* [backend] */
     _Atomic uint64_t unmatched_requests[6];    /* no listener matched: by status class */

@@ -44,9 +44,9 @@ struct upstream {
     struct exchange *x; /* owner while not idle */
     struct upstream *next_idle;
     ev_timer idle_timer;
-    bool reused;    /* served a request before */
-    bool verified;  /* the certificate passed the diagnosis (or the session was resumed) */
-    char sni[256];  /* "" = none */
+    bool reused;   /* served a request before */
+    bool verified; /* the certificate passed the diagnosis (or the session was resumed) */
+    char sni[256]; /* "" = none */
     SSL_SESSION *pending_session; /* a ticket received before verification finished */
     struct dns_query *query;
     struct sockaddr_storage addr;
@@ -80,8 +80,8 @@ struct worker {
     ev_check reaper;
     struct upstream **idle; /* per backend index: a stack of idle connections */
     size_t *n_idle;
-    unsigned *rr; /* per target: the next backend to try */
-    SSL_SESSION **sessions; /* per backend: the last verified session */
+    unsigned *rr;             /* per target: the next backend to try */
+    SSL_SESSION **sessions;   /* per backend: the last verified session */
     struct addr_cache *addrs; /* per backend */
     uint64_t requests;
     uint64_t retries;
@@ -108,7 +108,7 @@ struct client {
     char tls_version[16];
     uint64_t t_first_byte; /* of the request being read */
     struct client *prev, *next;
-    bool closed;              /* freed by the worker's reaper, after the callback returns */
+    bool closed; /* freed by the worker's reaper, after the callback returns */
     struct client *next_dead;
 };
 

@@ -33,9 +33,9 @@ static int build_settings(struct rt_settings *s, const struct cfg_backend_settin
         for (size_t i = 0; i < c->n_auth_certs; i++) {
             if (trust_policy_add_file(&s->trust, c->auth_certs[i]->path, NULL, why, sizeof why) !=
                 0) {
-                snprintf(err, errlen, "%s:%d: auth-certs '%s': %s: %s",
-                         c->auth_certs[i]->pos.file, c->auth_certs[i]->pos.line,
-                         c->auth_certs[i]->name, c->auth_certs[i]->path, why);
+                snprintf(err, errlen, "%s:%d: auth-certs '%s': %s: %s", c->auth_certs[i]->pos.file,
+                         c->auth_certs[i]->pos.line, c->auth_certs[i]->name, c->auth_certs[i]->path,
+                         why);
                 return -1;
             }
         }
@@ -54,8 +54,8 @@ static int build_settings(struct rt_settings *s, const struct cfg_backend_settin
     }
     /* Resumed sessions skip the certificate: only sessions from verified handshakes are kept
      * (the upstream code stores them), so resumption never bypasses the diagnosis. */
-    SSL_CTX_set_session_cache_mode(s->client_ctx, SSL_SESS_CACHE_CLIENT |
-                                                          SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_session_cache_mode(s->client_ctx,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     const struct cfg_certificate *cc = c->client_certificate;
     if (cc) {
         char *password = NULL;
@@ -67,17 +67,17 @@ static int build_settings(struct rt_settings *s, const struct cfg_backend_settin
                 return -1;
             }
         }
-        int rc = tls_client_ctx_set_identity(s->client_ctx, cc->kind == CFG_CERT_PFX ? cc->pfx
-                                                                                     : cc->pem,
-                                             cc->kind == CFG_CERT_PFX ? NULL : cc->key, password,
-                                             why, sizeof why);
+        int rc = tls_client_ctx_set_identity(
+                s->client_ctx, cc->kind == CFG_CERT_PFX ? cc->pfx : cc->pem,
+                cc->kind == CFG_CERT_PFX ? NULL : cc->key, password, why, sizeof why);
         if (password) {
             OPENSSL_cleanse(password, strlen(password));
             free(password);
         }
         if (rc != 0) {
-            snprintf(err, errlen, "%s:%d: certificates '%s' (client certificate of "
-                                  "backend-settings '%s'): %s",
+            snprintf(err, errlen,
+                     "%s:%d: certificates '%s' (client certificate of "
+                     "backend-settings '%s'): %s",
                      cc->pos.file, cc->pos.line, cc->name, c->name, why);
             return -1;
         }
@@ -169,9 +169,9 @@ static int build_ports(struct runtime *rt, char *err, size_t errlen)
         struct rt_port *p = NULL;
         for (size_t j = 0; j < rt->n_ports && !p; j++) {
             struct rt_port *q = &rt->ports[j];
-            bool same_addr = (!q->address && !l->cfg->address) ||
-                             (q->address && l->cfg->address &&
-                              strcmp(q->address, l->cfg->address) == 0);
+            bool same_addr =
+                    (!q->address && !l->cfg->address) ||
+                    (q->address && l->cfg->address && strcmp(q->address, l->cfg->address) == 0);
             if (q->port == l->cfg->port && same_addr)
                 p = q;
         }
@@ -184,8 +184,9 @@ static int build_ports(struct runtime *rt, char *err, size_t errlen)
             if (!p->listeners)
                 return -1;
         } else if (p->protocol != l->cfg->protocol) {
-            snprintf(err, errlen, "%s:%d: listeners '%s': port %u is already used by an %s "
-                                  "listener; one port serves either http or https",
+            snprintf(err, errlen,
+                     "%s:%d: listeners '%s': port %u is already used by an %s "
+                     "listener; one port serves either http or https",
                      l->cfg->pos.file, l->cfg->pos.line, l->cfg->name, l->cfg->port,
                      cfg_protocol_name(p->protocol));
             return -1;
@@ -258,7 +259,7 @@ struct runtime *runtime_new(struct cfg *cfg, char *err, size_t errlen)
                     .pfx = cc->kind == CFG_CERT_PFX ? cc->pfx : NULL,
                     .password_file = cc->password_file,
                     .min_version = c->tls_policy.min_version == CFG_TLS_1_3 ? TLS1_3_VERSION
-                                                                           : TLS1_2_VERSION,
+                                                                            : TLS1_2_VERSION,
                     .ciphers = c->tls_policy.ciphers,
                     .ciphersuites = c->tls_policy.ciphersuites,
                     .http2 = false, /* the HTTP/2 frontend comes later: never offer h2 yet */

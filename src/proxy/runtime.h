@@ -20,7 +20,7 @@
 struct rt_settings {
     const struct cfg_backend_settings *cfg;
     struct trust_policy trust;
-    SSL_CTX *client_ctx; /* https only: TLS 1.2+, client certificate when configured */
+    SSL_CTX *client_ctx;    /* https only: TLS 1.2+, client certificate when configured */
     const char **alt_names; /* other plausible SNIs (allow-listed certificates' names) */
     size_t n_alt_names;
 };
@@ -29,11 +29,11 @@ struct rt_settings {
 struct rt_backend {
     const struct cfg_server *server;
     const struct rt_settings *settings;
-    char host[256];   /* DNS name or IP literal, no brackets */
-    uint16_t port;    /* the member's port, else the settings' port */
+    char host[256]; /* DNS name or IP literal, no brackets */
+    uint16_t port;  /* the member's port, else the settings' port */
     bool host_is_ip;
-    char label[300];  /* "host:port" / "[v6]:port" for logs and the health API */
-    size_t index;     /* position in the runtime's backend list */
+    char label[300]; /* "host:port" / "[v6]:port" for logs and the health API */
+    size_t index;    /* position in the runtime's backend list */
     /* Published by the prober (health/): enum rt_health. Unknown until the first probe. */
     _Atomic int health;
     /* Data-path connection failures mark a backend unusable until this monotonic ms... */
@@ -45,7 +45,12 @@ struct rt_backend {
     _Atomic int last_code;
 };
 
-enum rt_health { RT_HEALTH_UNKNOWN = 0, RT_HEALTH_HEALTHY, RT_HEALTH_UNHEALTHY, RT_HEALTH_DRAINING };
+enum rt_health {
+    RT_HEALTH_UNKNOWN = 0,
+    RT_HEALTH_HEALTHY,
+    RT_HEALTH_UNHEALTHY,
+    RT_HEALTH_DRAINING
+};
 
 /* The backends a rule's (pool, settings) pair sends traffic to. */
 struct rt_target {

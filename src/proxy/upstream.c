@@ -455,6 +455,5 @@ void upstream_acquire(struct exchange *x, struct rt_backend *b, bool fresh)
     ac->resolving = true;
     up->query = dns_resolve(w->dns, b->host, on_resolved, up);
     if (!up->query)
-        fail(up, DIAG_DNS_RESOLUTION_FAILED, "dns", "ERRORINFO_UPSTREAM_NO_LIVE",
-             "out of memory");
+        fail(up, DIAG_DNS_RESOLUTION_FAILED, "dns", "ERRORINFO_UPSTREAM_NO_LIVE", "out of memory");
 }

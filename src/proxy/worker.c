@@ -67,9 +67,9 @@ static int open_listener(const struct rt_port *p, char *err, size_t errlen)
     if (ss.ss_family == AF_INET6 && !addr)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "cannot listen on %s%s%s:%u: %s", addr && strchr(addr, ':') ? "[" : "",
-                 addr ? addr : "*", addr && strchr(addr, ':') ? "]" : "", p->port,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s%s%s:%u: %s",
+                 addr && strchr(addr, ':') ? "[" : "", addr ? addr : "*",
+                 addr && strchr(addr, ':') ? "]" : "", p->port, strerror(errno));
         close(fd);
         return -1;
     }

@@ -12,8 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 
-static int read_file(const char *path, unsigned char **data, size_t *len, char *err,
-                     size_t errlen)
+static int read_file(const char *path, unsigned char **data, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -68,7 +67,7 @@ static bool looks_like_pem(const unsigned char *data, size_t len)
     return contains(data, len, "-----BEGIN ");
 }
 
-static int load_pem(const unsigned char *data, size_t len, STACK_OF(X509) *certs)
+static int load_pem(const unsigned char *data, size_t len, STACK_OF(X509) * certs)
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     if (!bio)
@@ -88,7 +87,7 @@ static int load_pem(const unsigned char *data, size_t len, STACK_OF(X509) *certs
     return 0;
 }
 
-static int load_der(const unsigned char *data, size_t len, STACK_OF(X509) *certs)
+static int load_der(const unsigned char *data, size_t len, STACK_OF(X509) * certs)
 {
     const unsigned char *p = data;
     /* A DER file may hold several certificates back to back. */
@@ -106,7 +105,7 @@ static int load_der(const unsigned char *data, size_t len, STACK_OF(X509) *certs
 
 /* 1 = it is PKCS#12 and certs were added; 0 = not PKCS#12; -1 = PKCS#12 but unusable (err). */
 static int load_pkcs12(const unsigned char *data, size_t len, const char *password,
-                       STACK_OF(X509) *certs, EVP_PKEY **key_out, char *err, size_t errlen)
+                       STACK_OF(X509) * certs, EVP_PKEY **key_out, char *err, size_t errlen)
 {
     const unsigned char *p = data;
     PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
@@ -170,8 +169,9 @@ static void describe_empty(const unsigned char *data, size_t len, char *err, siz
     else if (contains(data, len, "-----BEGIN CERTIFICATE REQUEST-----"))
         snprintf(err, errlen, "contains a certificate signing request, not a certificate");
     else if (contains(data, len, "-----BEGIN CERTIFICATE-----"))
-        snprintf(err, errlen, "has a PEM CERTIFICATE block that does not decode (corrupt base64 "
-                              "or truncated file)");
+        snprintf(err, errlen,
+                 "has a PEM CERTIFICATE block that does not decode (corrupt base64 "
+                 "or truncated file)");
     else if (looks_like_pem(data, len))
         snprintf(err, errlen, "holds PEM data but no CERTIFICATE block");
     else
@@ -179,7 +179,7 @@ static void describe_empty(const unsigned char *data, size_t len, char *err, siz
 }
 
 int cert_load_mem(const unsigned char *data, size_t len, const char *password,
-                  STACK_OF(X509) **out, char *err, size_t errlen)
+                  STACK_OF(X509) * *out, char *err, size_t errlen)
 {
     *out = NULL;
     STACK_OF(X509) *certs = sk_X509_new_null();
@@ -209,7 +209,7 @@ int cert_load_mem(const unsigned char *data, size_t len, const char *password,
     return 0;
 }
 
-int cert_load_file(const char *path, const char *password, STACK_OF(X509) **out, char *err,
+int cert_load_file(const char *path, const char *password, STACK_OF(X509) * *out, char *err,
                    size_t errlen)
 {
     unsigned char *data;

@@ -20,12 +20,12 @@
  * sk_X509_pop_free(*out, X509_free)). On failure returns -1 and writes one sentence to err
  * (e.g. "contains a private key, not a certificate").
  */
-int cert_load_file(const char *path, const char *password, STACK_OF(X509) **out, char *err,
+int cert_load_file(const char *path, const char *password, STACK_OF(X509) * *out, char *err,
                    size_t errlen);
 
 /* Same, from memory. Used by the fuzz target too. */
 int cert_load_mem(const unsigned char *data, size_t len, const char *password,
-                  STACK_OF(X509) **out, char *err, size_t errlen);
+                  STACK_OF(X509) * *out, char *err, size_t errlen);
 
 /*
  * Loads a private key (PEM or DER; or the key inside a PKCS#12 file). Returns NULL and an error

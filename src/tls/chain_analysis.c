@@ -120,7 +120,7 @@ static int walk_to_anchor(struct chain_report *r, struct trust_policy *policy, t
     }
 }
 
-int chain_analyze(STACK_OF(X509) *sent, struct trust_policy *policy, const char *check_name,
+int chain_analyze(STACK_OF(X509) * sent, struct trust_policy *policy, const char *check_name,
                   time_t now, struct chain_report *out)
 {
     memset(out, 0, sizeof *out);

@@ -55,19 +55,19 @@ struct chain_report {
 
     enum chain_status status;
     /* CHAIN_ISSUER_MISSING / CHAIN_UNTRUSTED_TOP: what could not be found */
-    size_t top;              /* index of the highest sent certificate reached */
-    int top_anchor;          /* >= 0: the climb went on through this uploaded anchor (an
-                                intermediate uploaded as a root) and stopped above it */
-    bool top_self_signed;    /* the top is self-signed: it is the root that needs trusting */
-    char *needed;            /* subject of the certificate that would complete the chain */
-    char *needed_aia;        /* caIssuers URL of the certificate lacking its issuer, if any */
+    size_t top;           /* index of the highest sent certificate reached */
+    int top_anchor;       /* >= 0: the climb went on through this uploaded anchor (an
+                             intermediate uploaded as a root) and stopped above it */
+    bool top_self_signed; /* the top is self-signed: it is the root that needs trusting */
+    char *needed;         /* subject of the certificate that would complete the chain */
+    char *needed_aia;     /* caIssuers URL of the certificate lacking its issuer, if any */
     /* CHAIN_TRUSTED */
     bool has_anchor;
     struct cert_info anchor; /* the anchor that closed the path (uploaded or system) */
     int anchor_index;        /* index in policy->anchors, -1 for the system store */
     bool anchor_expired;
     bool anchor_not_yet_valid;
-    int via_anchor; /* >= 0: an uploaded intermediate anchor the path went through */
+    int via_anchor;      /* >= 0: an uploaded intermediate anchor the path went through */
     int allowlist_match; /* allow-list mode: index of the equal anchor, -1 when none */
 
     /* name check */
@@ -81,7 +81,7 @@ struct chain_report {
  * (no name check). <now> is the wall time validity is judged at. Returns 0, or -1 when out of
  * memory (the report is then cleared).
  */
-int chain_analyze(STACK_OF(X509) *sent, struct trust_policy *policy, const char *check_name,
+int chain_analyze(STACK_OF(X509) * sent, struct trust_policy *policy, const char *check_name,
                   time_t now, struct chain_report *out);
 
 void chain_report_clear(struct chain_report *report);

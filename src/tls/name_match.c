@@ -54,8 +54,7 @@ static bool ip_equal(const char *a, const char *b)
     return false;
 }
 
-void name_match_cert(const struct cert_info *cert, const char *name,
-                     struct name_match_result *out)
+void name_match_cert(const struct cert_info *cert, const char *name, struct name_match_result *out)
 {
     memset(out, 0, sizeof *out);
     if (name_is_ip_literal(name)) {

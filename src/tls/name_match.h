@@ -29,7 +29,6 @@ bool name_is_ip_literal(const char *name);
 /* One pattern against one DNS name, RFC 6125 style (exposed for unit tests). */
 bool name_dns_pattern_matches(const char *pattern, const char *name);
 
-void name_match_cert(const struct cert_info *cert, const char *name,
-                     struct name_match_result *out);
+void name_match_cert(const struct cert_info *cert, const char *name, struct name_match_result *out);
 
 #endif

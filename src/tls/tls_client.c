@@ -26,7 +26,7 @@ SSL_CTX *tls_client_ctx_new(char *err, size_t errlen)
 int tls_client_ctx_set_identity(SSL_CTX *ctx, const char *cert_path, const char *key_path,
                                 const char *password, char *err, size_t errlen)
 {
-    STACK_OF(X509) *certs;
+    STACK_OF(X509) * certs;
     char why[256];
     if (cert_load_file(cert_path, password, &certs, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: %s", cert_path, why);

@@ -90,8 +90,8 @@ SSL_CTX *tls_server_ctx_new(const struct tls_server_params *p, char *err, size_t
     }
     if (SSL_CTX_use_certificate(ctx, sk_X509_value(certs, leaf)) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen, "%s: the private key in %s does not match the certificate",
-                 cert_path, key_path);
+        snprintf(err, errlen, "%s: the private key in %s does not match the certificate", cert_path,
+                 key_path);
         goto fail;
     }
     for (int i = 0; i < sk_X509_num(certs); i++) {

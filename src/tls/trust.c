@@ -62,7 +62,7 @@ int trust_policy_add_cert(struct trust_policy *policy, X509 *x, const char *sour
 int trust_policy_add_file(struct trust_policy *policy, const char *path, const char *password,
                           char *err, size_t errlen)
 {
-    STACK_OF(X509) *certs;
+    STACK_OF(X509) * certs;
     if (cert_load_file(path, password, &certs, err, errlen) != 0)
         return -1;
     int rc = 0;
@@ -117,8 +117,7 @@ static bool system_find_issuer(X509_STORE *store, X509 *x, X509 **issuer)
     return found;
 }
 
-bool trust_find_issuer(const struct trust_policy *policy, X509 *x, X509 **issuer,
-                       int *anchor_index)
+bool trust_find_issuer(const struct trust_policy *policy, X509 *x, X509 **issuer, int *anchor_index)
 {
     *issuer = NULL;
     *anchor_index = -1;
