@@ -154,6 +154,27 @@ struct request_ring *worker_ring(struct worker *w)
     return &w->ring;
 }
 
+/* Frees what worker_new allocated; works on a partly built worker too. */
+static void worker_release(struct worker *w)
+{
+    dns_resolver_free(w->dns);
+    for (size_t i = 0; w->listen_fds && i < w->rt->n_ports; i++)
+        if (w->listen_fds[i] >= 0)
+            close(w->listen_fds[i]);
+    if (w->loop)
+        ev_loop_destroy(w->loop);
+    free(w->listen_fds);
+    free(w->accept_io);
+    free(w->idle);
+    free(w->n_idle);
+    free(w->sessions);
+    free(w->addrs);
+    free(w->rr);
+    metrics_free(&w->metrics);
+    request_ring_free(&w->ring);
+    free((struct worker_private *)w);
+}
+
 struct worker *worker_new(int id, const struct runtime *rt, struct access_log *log,
                           size_t ring_capacity, char *err, size_t errlen)
 {
@@ -171,6 +192,8 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
         w->loop = ev_loop_new(EVFLAG_AUTO);
     size_t nb = rt->n_backends ? rt->n_backends : 1;
     w->listen_fds = calloc(rt->n_ports ? rt->n_ports : 1, sizeof *w->listen_fds);
+    for (size_t i = 0; w->listen_fds && i < rt->n_ports; i++)
+        w->listen_fds[i] = -1;
     w->accept_io = calloc(rt->n_ports ? rt->n_ports : 1, sizeof *w->accept_io);
     w->idle = calloc(nb, sizeof *w->idle);
     w->n_idle = calloc(nb, sizeof *w->n_idle);
@@ -183,8 +206,6 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < rt->n_ports; i++)
-        w->listen_fds[i] = -1;
     for (size_t i = 0; i < rt->n_ports; i++) {
         char why[300];
         int fd = open_listener(&rt->ports[i], why, sizeof why);
@@ -217,21 +238,7 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
     srand((unsigned)(clock_mono_ns() ^ (uint64_t)id));
     return w;
 fail:
-    for (size_t i = 0; w->listen_fds && i < rt->n_ports; i++)
-        if (w->listen_fds[i] >= 0)
-            close(w->listen_fds[i]);
-    if (w->loop)
-        ev_loop_destroy(w->loop);
-    free(w->listen_fds);
-    free(w->accept_io);
-    free(w->idle);
-    free(w->n_idle);
-    free(w->sessions);
-    free(w->addrs);
-    free(w->rr);
-    metrics_free(&w->metrics);
-    request_ring_free(&w->ring);
-    free(wp);
+    worker_release(w);
     return NULL;
 }
 
@@ -260,19 +267,5 @@ void worker_join_free(struct worker *w)
         client_close(w->clients);
     client_reap(w);
     upstream_worker_free(w);
-    dns_resolver_free(w->dns);
-    for (size_t i = 0; i < w->rt->n_ports; i++)
-        if (w->listen_fds[i] >= 0)
-            close(w->listen_fds[i]);
-    ev_loop_destroy(w->loop);
-    free(w->listen_fds);
-    free(w->accept_io);
-    free(w->idle);
-    free(w->n_idle);
-    free(w->sessions);
-    free(w->addrs);
-    free(w->rr);
-    metrics_free(&w->metrics);
-    request_ring_free(&w->ring);
-    free(w);
+    worker_release(w);
 }
