@@ -43,6 +43,8 @@ struct backend_state {
     ev_timer timer;
     struct probe *running;
     uint64_t started_ns;
+    double phase;      /* this backend's place in the interval, 0..1 */
+    bool first_done;
     /* published state (under p->lock) */
     int health;
     unsigned failures;
@@ -260,7 +262,11 @@ static void on_probe_done(struct probe_result *r, void *arg)
     probe_result_free(r);
     double interval = (double)st->probe->interval_ms / 1000.0;
     double elapsed = clock_ms_between(st->started_ns, clock_mono_ns()) / 1000.0;
-    schedule(st, interval - elapsed);
+    /* Everything was probed at boot; from the second round on, each backend keeps its own
+     * place in the interval, so probes are spread evenly instead of arriving in a herd. */
+    double delay = st->first_done ? interval : interval * (1.0 + st->phase);
+    st->first_done = true;
+    schedule(st, delay - elapsed);
 }
 
 static void start_probe(struct backend_state *st)
@@ -346,6 +352,7 @@ struct prober *prober_new(struct runtime *rt, int expiry_warning_days, char *err
         /* Everything is probed at once at boot, staggered over at most a second so that
          * thousands of backends do not all connect in the same millisecond. */
         double spread = p->n_states > 1 ? (double)i / (double)p->n_states : 0.0;
+        st->phase = spread;
         double interval = (double)st->probe->interval_ms / 1000.0;
         schedule(st, spread * (interval < 1.0 ? interval : 1.0));
     }
