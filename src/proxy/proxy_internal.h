@@ -26,7 +26,7 @@
 
 #define PROXY_IO_BUF       (64 * 1024) /* per direction: the back-pressure bound */
 #define PROXY_HEAD_MAX     (64 * 1024) /* largest response head from a backend */
-#define PROXY_IDLE_PER_KEY 32          /* idle upstream connections kept per backend */
+#define PROXY_IDLE_PER_KEY 256         /* idle upstream connections kept per backend */
 #define PROXY_IDLE_TIMEOUT 60.0        /* seconds an idle upstream connection is kept */
 #define PROXY_DOWN_MS      5000        /* a backend refusing connections is skipped this long */
 
