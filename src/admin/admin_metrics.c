@@ -128,11 +128,6 @@ char *admin_metrics_text(const struct runtime *rt, struct prober *prober,
             "server and status class.\n# TYPE gatehouse_backend_responses_total counter\n");
     for (size_t bi = 0; bi < rt->n_backends; bi++) {
         const struct rt_backend *b = &rt->backends[bi];
-        const struct rt_target *t = NULL;
-        for (size_t k = 0; k < rt->n_targets && !t; k++)
-            for (size_t j = 0; j < rt->targets[k].n_backends; j++)
-                if (rt->targets[k].backends[j] == b)
-                    t = &rt->targets[k];
         for (int c = 1; c < 6; c++) {
             uint64_t n = 0;
             for (size_t w = 0; w < st->n_workers; w++)
@@ -140,9 +135,8 @@ char *admin_metrics_text(const struct runtime *rt, struct prober *prober,
             put(&o,
                 "gatehouse_backend_responses_total{pool=\"%s\",settings=\"%s\",server=\"%s\","
                 "code_class=\"%s\"} %llu\n",
-                label(t ? t->pool->name : "", l1, sizeof l1),
-                label(b->settings->cfg->name, l2, sizeof l2), label(b->label, l3, sizeof l3),
-                classes[c], (unsigned long long)n);
+                label(b->pool->name, l1, sizeof l1), label(b->settings->cfg->name, l2, sizeof l2),
+                label(b->label, l3, sizeof l3), classes[c], (unsigned long long)n);
         }
     }
 
@@ -202,7 +196,8 @@ char *admin_metrics_text(const struct runtime *rt, struct prober *prober,
             "the backend's response head, by server.\n"
             "# TYPE gatehouse_backend_response_duration_seconds histogram\n");
     for (size_t bi = 0; bi < rt->n_backends; bi++) {
-        snprintf(labels, sizeof labels, "settings=\"%s\",server=\"%s\"",
+        snprintf(labels, sizeof labels, "pool=\"%s\",settings=\"%s\",server=\"%s\"",
+                 label(rt->backends[bi].pool->name, l3, sizeof l3),
                  label(rt->backends[bi].settings->cfg->name, l1, sizeof l1),
                  label(rt->backends[bi].label, l2, sizeof l2));
         histogram(&o, "gatehouse_backend_response_duration_seconds", labels, st, bi, true);

@@ -883,6 +883,10 @@ static void alt_judge(struct probe *p)
     a->present = true;
     a->sni = name ? strdup(name) : NULL;
     a->subject = strdup(rep.certs[rep.leaf].info.subject);
+    a->issuer = strdup(rep.certs[rep.leaf].info.issuer);
+    a->names = explain_cert_names(&rep.certs[rep.leaf].info);
+    a->not_before = rep.certs[rep.leaf].info.not_before;
+    a->not_after = rep.certs[rep.leaf].info.not_after;
     memcpy(a->sha256, sha, sizeof a->sha256);
     a->would_pass = fl.n == 0;
     a->code = finding_list_code(&fl);
@@ -1157,5 +1161,7 @@ void probe_result_free(struct probe_result *r)
     finding_list_clear(&r->findings);
     free(r->alternate.sni);
     free(r->alternate.subject);
+    free(r->alternate.issuer);
+    free(r->alternate.names);
     free(r);
 }

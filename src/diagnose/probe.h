@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -54,6 +55,9 @@ struct probe_alternate {
     bool present;
     char *sni; /* NULL: no SNI */
     char *subject;
+    char *issuer;
+    char *names; /* the names it covers, as explain_cert_names() words them */
+    time_t not_before, not_after;
     char sha256[CERT_SHA256_HEX_LEN + 1];
     bool would_pass;
     enum diag_code code;

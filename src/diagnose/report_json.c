@@ -75,6 +75,9 @@ static json_t *chain_summary_json(const struct probe_result *r)
         json_object_set_new(a, "subject", json_string(c->anchor.subject));
         json_object_set_new(a, "sha256", json_string(c->anchor.sha256));
         json_object_set_new(a, "kind", json_string(cert_kind_name(c->anchor.kind)));
+        json_object_set_new(a, "not_before", time_json(c->anchor.not_before));
+        json_object_set_new(a, "not_after", time_json(c->anchor.not_after));
+        json_object_set_new(a, "expired", json_boolean(c->anchor_expired));
         json_object_set_new(a, "source", json_string(c->anchor_index >= 0 ? "uploaded" : "system"));
         json_object_set_new(o, "anchor", a);
     } else {
@@ -188,6 +191,10 @@ json_t *report_json(const struct probe_spec *s, const struct probe_result *r)
         json_t *ao = json_object();
         json_object_set_new(ao, "sni", str_or_null(a->sni));
         json_object_set_new(ao, "subject", str_or_null(a->subject));
+        json_object_set_new(ao, "issuer", str_or_null(a->issuer));
+        json_object_set_new(ao, "names", str_or_null(a->names));
+        json_object_set_new(ao, "not_before", time_json(a->not_before));
+        json_object_set_new(ao, "not_after", time_json(a->not_after));
         json_object_set_new(ao, "sha256", json_string(a->sha256));
         json_object_set_new(ao, "would_pass", json_boolean(a->would_pass));
         json_object_set_new(ao, "code", json_string(diag_code_name(a->code)));

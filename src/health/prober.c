@@ -43,7 +43,7 @@ struct backend_state {
     ev_timer timer;
     struct probe *running;
     uint64_t started_ns;
-    double phase;      /* this backend's place in the interval, 0..1 */
+    double phase; /* this backend's place in the interval, 0..1 */
     bool first_done;
     /* published state (under p->lock) */
     int health;
@@ -508,9 +508,9 @@ static json_t *server_json(const struct backend_state *st, bool detail)
     json_object_set_new(o, "health", json_string(health_name(st->health)));
     json_t *last = st->last;
     if (last) {
-        const char *keys[] = {"code",  "message",      "remedy",        "findings",
-                              "chain", "chain_status", "sni",           "tls",
-                              "http",  "timings_ms",   "alternate_sni", "name_check"};
+        const char *keys[] = {"code",          "message",    "remedy", "findings",   "chain",
+                              "chain_status",  "sni",        "tls",    "http",       "timings_ms",
+                              "alternate_sni", "name_check", "trust",  "host_header"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             json_object_set(o, keys[i], json_object_get(last, keys[i]));
     } else {
@@ -621,7 +621,13 @@ json_t *prober_health_json(struct prober *p, const char *server)
         }
         json_t *settings = json_object();
         json_object_set_new(settings, "name", json_string(tg->settings->cfg->name));
-        json_object_set_new(settings, "probe", json_string(tg->settings->cfg->probe->name));
+        const struct cfg_probe *pr = tg->settings->cfg->probe;
+        json_object_set_new(settings, "probe", json_string(pr->name));
+        json_object_set_new(settings, "probe_interval_s",
+                            json_real((double)pr->interval_ms / 1000.0));
+        json_object_set_new(settings, "probe_timeout_s",
+                            json_real((double)pr->timeout_ms / 1000.0));
+        json_object_set_new(settings, "unhealthy_threshold", json_integer(pr->unhealthy_threshold));
         json_t *servers = json_array();
         size_t healthy = 0, unhealthy = 0;
         for (size_t k = 0; k < tg->n_backends; k++) {

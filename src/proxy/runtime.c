@@ -142,6 +142,7 @@ static struct rt_target *find_or_add_target(struct runtime *rt, const struct cfg
         const struct cfg_server *sv = &pool->servers[i];
         b->index = rt->n_backends++;
         b->server = sv;
+        b->pool = pool;
         b->settings = settings;
         snprintf(b->host, sizeof b->host, "%s", sv->host);
         b->port = sv->port ? sv->port : settings->cfg->port;

@@ -28,6 +28,7 @@ struct rt_settings {
 /* One pool member as reached with one backend settings: the unit of health and selection. */
 struct rt_backend {
     const struct cfg_server *server;
+    const struct cfg_pool *pool;
     const struct rt_settings *settings;
     char host[256]; /* DNS name or IP literal, no brackets */
     uint16_t port;  /* the member's port, else the settings' port */
