@@ -24,6 +24,9 @@ from support import (
     start_server,
 )
 
+# Fixtures of the gateway tests (test_gateway_*.py): gw_nginx, gateway, py_backend.
+from gateway_support import gateway, gw_nginx, py_backend  # noqa: E402,F401
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "no_binary: the test does not run the gatehouse binary")
