@@ -39,6 +39,8 @@ void client_close(struct client *c)
         return;
     c->closed = true;
     atomic_fetch_sub_explicit(&w->metrics.open_connections, 1, memory_order_relaxed);
+    if (w->draining && w->n_clients == 1)
+        ev_break(w->loop, EVBREAK_ALL); /* the last in-flight client: the drain is over */
     if (c->state == CS_TLS)
         metrics_add(&w->metrics.tls_failures[TLS_FAIL_CLOSED], 1);
     if (c->x)
@@ -230,6 +232,16 @@ static void process_head(struct client *c)
             break;
         }
         refuse(c, 400, info, detail, buf_len(&c->in));
+        return;
+    }
+    /* The header block has its own limit, apart from the request line's (URL) limit. */
+    const char *line_end = memchr(buf_head(&c->in), '\n', req.head_len);
+    size_t header_bytes = line_end ? req.head_len - (size_t)(line_end + 1 - buf_head(&c->in)) : 0;
+    if (header_bytes > cfg->limits.max_header_bytes) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "header block of %zu bytes is over the %llu-byte limit",
+                 header_bytes, (unsigned long long)cfg->limits.max_header_bytes);
+        refuse(c, 400, "ERRORINFO_INVALID_REQUEST", detail, buf_len(&c->in));
         return;
     }
     ev_timer_stop(c->w->loop, &c->timer);

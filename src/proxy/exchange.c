@@ -614,6 +614,16 @@ static bool move_body(struct exchange *x)
             struct h1_slice piece = {0};
             int rc = h1_chunked_next(&x->req_chunked, buf_head(&c->in), avail, &used, &piece);
             if (rc == H1_CHUNK_DATA) {
+                x->req_body_bytes += piece.len;
+                if (x->req_body_bytes > x->c->w->rt->cfg->limits.max_body_bytes) {
+                    x->req_done = true;
+                    x->keep_alive = false;
+                    snprintf(x->detail, sizeof x->detail,
+                             "chunked request body over the %llu-byte limit",
+                             (unsigned long long)x->c->w->rt->cfg->limits.max_body_bytes);
+                    fail(x, 413, DIAG_OK, "body", "ERRORINFO_INVALID_CONTENT_LENGTH", x->detail);
+                    return false;
+                }
                 appendf(&x->upout, "%zx\r\n", piece.len);
                 buf_append(&x->upout, piece.p, piece.len);
                 append_str(&x->upout, "\r\n");

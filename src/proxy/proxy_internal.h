@@ -81,7 +81,8 @@ struct worker {
     struct upstream **idle; /* per backend index: a stack of idle connections */
     size_t *n_idle;
     unsigned *rr;             /* per target: the next backend to try */
-    SSL_SESSION **sessions;   /* per backend: the last verified session */
+    SSL_SESSION **sessions;   /* per backend: the last verified session... */
+    char **session_sni;       /* ...and the SNI it was made with ("" = none) */
     struct addr_cache *addrs; /* per backend */
     uint64_t requests;
     uint64_t retries;
@@ -131,6 +132,7 @@ struct exchange {
     enum h1_body req_body;
     uint64_t req_left;
     struct h1_chunked req_chunked;
+    uint64_t req_body_bytes; /* decoded chunked body so far, for the body size limit */
     bool req_done;
     bool body_sent; /* some body bytes went upstream: the request cannot be replayed */
     /* what goes upstream: the head (kept for a retry), then body bytes */

@@ -41,6 +41,10 @@ static void keep_session(struct upstream *up, SSL_SESSION *sess)
     size_t i = up->backend->index;
     SSL_SESSION_free(w->sessions[i]);
     w->sessions[i] = sess;
+    /* Keyed by the SNI we sent: servers that do not acknowledge SNI leave it out of the
+     * session, and a session must only be offered for the name it was made for. */
+    free(w->session_sni[i]);
+    w->session_sni[i] = strdup(up->sni);
 }
 
 /* OpenSSL hands us each new session (TLS 1.3: tickets after the handshake). */
@@ -79,6 +83,8 @@ void upstream_worker_free(struct worker *w)
         }
         SSL_SESSION_free(w->sessions[i]);
         w->sessions[i] = NULL;
+        free(w->session_sni[i]);
+        w->session_sni[i] = NULL;
     }
 }
 
@@ -217,12 +223,9 @@ static void start_tls(struct upstream *up)
     if (up->sni[0])
         SSL_set_tlsext_host_name(ssl, up->sni);
     SSL_SESSION *cached = up->w->sessions[up->backend->index];
-    if (cached) {
-        const char *host = SSL_SESSION_get0_hostname(cached);
-        bool same = (!host && !up->sni[0]) || (host && strcasecmp(host, up->sni) == 0);
-        if (same)
-            SSL_set_session(ssl, cached);
-    }
+    const char *cached_sni = up->w->session_sni[up->backend->index];
+    if (cached && cached_sni && strcasecmp(cached_sni, up->sni) == 0)
+        SSL_set_session(ssl, cached);
     up->state = UP_TLS;
     tls_step(up);
 }

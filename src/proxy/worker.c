@@ -168,6 +168,7 @@ static void worker_release(struct worker *w)
     free(w->idle);
     free(w->n_idle);
     free(w->sessions);
+    free(w->session_sni);
     free(w->addrs);
     free(w->rr);
     metrics_free(&w->metrics);
@@ -198,10 +199,11 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
     w->idle = calloc(nb, sizeof *w->idle);
     w->n_idle = calloc(nb, sizeof *w->n_idle);
     w->sessions = calloc(nb, sizeof *w->sessions);
+    w->session_sni = calloc(nb, sizeof *w->session_sni);
     w->addrs = calloc(nb, sizeof *w->addrs);
     w->rr = calloc(rt->n_targets ? rt->n_targets : 1, sizeof *w->rr);
     if (!w->loop || !w->listen_fds || !w->accept_io || !w->idle || !w->n_idle || !w->sessions ||
-        !w->addrs || !w->rr || metrics_init(&w->metrics, rt) != 0 ||
+        !w->session_sni || !w->addrs || !w->rr || metrics_init(&w->metrics, rt) != 0 ||
         request_ring_init(&w->ring, ring_capacity) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
