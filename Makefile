@@ -102,6 +102,9 @@ $(FUZZ_BUILD)/gen/dashboard.o: src/admin/dashboard.html scripts/embed
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lev -lpthread -lm
 
+# Keep the fuzz objects between runs (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJS) $(FUZZ_BUILD)/gen/dashboard.c
+
 fuzz-check: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); c=tests/fuzz/corpus/$${n#fuzz_}; \
 	mkdir -p $(FUZZ_BUILD)/corpus/$$n; \

@@ -245,6 +245,9 @@ static void record(struct backend_state *st, struct probe_result *r)
     }
     pthread_mutex_unlock(&p->lock);
     atomic_store_explicit(&st->b->last_code, (int)r->code, memory_order_relaxed);
+    /* A passing probe is newer evidence than a data-path connection failure. */
+    if (ok)
+        atomic_store_explicit(&st->b->down_until_ms, 0, memory_order_relaxed);
     atomic_store_explicit(&st->b->health, st->health, memory_order_relaxed);
     if (st->health != before)
         log_info("backend %s (settings %s): %s -> %s (%s)", st->b->label,
@@ -401,6 +404,16 @@ void prober_stop_free(struct prober *p)
     pthread_mutex_destroy(&p->lock);
     free(p->states);
     free(p);
+}
+
+bool prober_first_round_done(struct prober *p)
+{
+    bool done = true;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->n_states && done; i++)
+        done = p->states[i].last != NULL;
+    pthread_mutex_unlock(&p->lock);
+    return done;
 }
 
 void prober_hint_failure(struct rt_backend *b)

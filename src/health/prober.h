@@ -38,6 +38,9 @@ json_t *prober_health_json(struct prober *p, const char *server);
 /* Counts for /metrics: probe results by code, healthy/unhealthy per target, cert expiry. */
 json_t *prober_metrics_json(struct prober *p);
 
+/* True once every backend has a first probe result. */
+bool prober_first_round_done(struct prober *p);
+
 /* The data path saw a connection to this backend fail: probe it again soon. */
 void prober_hint_failure(struct rt_backend *b);
 

@@ -269,8 +269,12 @@ static bool tls_step(struct client *c)
         sock_watch(c->w->loop, &c->s, true, false);
         return false;
     }
+    /* A client that closed (or sent nothing) is not a failed handshake. */
+    unsigned long e = ERR_peek_last_error();
+    bool closed = err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && e == 0) ||
+                  (err == SSL_ERROR_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
     ERR_clear_error();
-    metrics_add(&c->w->metrics.tls_failures[TLS_FAIL_HANDSHAKE], 1);
+    metrics_add(&c->w->metrics.tls_failures[closed ? TLS_FAIL_CLOSED : TLS_FAIL_HANDSHAKE], 1);
     c->state = CS_CLOSING; /* counted as a handshake failure, not as a close */
     client_close(c);
     return false;

@@ -457,8 +457,9 @@ static struct rt_backend *select_backend(struct exchange *x)
     for (size_t tries = 0; tries < t->n_backends; tries++) {
         unsigned i = w->rr[t->index]++ % (unsigned)t->n_backends;
         struct rt_backend *b = t->backends[i];
-        int health = atomic_load_explicit(&b->health, memory_order_relaxed);
-        if (health == RT_HEALTH_UNHEALTHY || health == RT_HEALTH_DRAINING)
+        /* Only servers probed healthy get traffic (the modelled gateway: a new server is
+         * unhealthy until its first successful probe). */
+        if (atomic_load_explicit(&b->health, memory_order_relaxed) != RT_HEALTH_HEALTHY)
             continue;
         if (atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) > now)
             continue;
@@ -551,13 +552,13 @@ void exchange_start(struct client *c, const struct h1_request *req)
             struct rt_backend *b = x->target->backends[0];
             int code = atomic_load_explicit(&b->last_code, memory_order_relaxed);
             why = code >= 0 ? (enum diag_code)code : DIAG_OK;
-            x->backend = b;
+            x->backend = b; /* named for the log: its verdict is the reason */
             snprintf(x->detail, sizeof x->detail,
                      "no backend of pool '%s' is healthy; %s is %s (%s): see /backend-health",
                      x->target->pool->name, b->label,
-                     atomic_load_explicit(&b->health, memory_order_relaxed) == RT_HEALTH_UNHEALTHY
-                             ? "Unhealthy"
-                             : "unreachable",
+                     atomic_load_explicit(&b->health, memory_order_relaxed) == RT_HEALTH_UNKNOWN
+                             ? "not probed yet"
+                             : "Unhealthy",
                      diag_code_name(why));
         } else {
             snprintf(x->detail, sizeof x->detail, "pool '%s' has no servers",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -16,7 +17,8 @@
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 
-#define DRAIN_GRACE_S 30.0
+#define DRAIN_GRACE_S       30.0
+#define FIRST_ROUND_WAIT_MS 3000
 
 struct gateway {
     struct runtime *rt;
@@ -149,6 +151,13 @@ struct gateway *gateway_start(const char *path, unsigned workers, FILE *diag,
     if (prober_start(gw->prober) != 0 || admin_start(gw->admin) != 0) {
         fprintf(diag, "gatehouse: cannot start the prober or admin threads\n");
         goto fail;
+    }
+    /* Only servers probed healthy get traffic: give the first round (which starts at once) a
+     * moment, so that a fresh gateway does not answer 502 for backends that are fine. */
+    for (int waited = 0; waited < FIRST_ROUND_WAIT_MS && !prober_first_round_done(gw->prober);
+         waited += 10) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     for (unsigned i = 0; i < n; i++) {
         if (worker_start(gw->workers[i]) != 0) {

@@ -299,7 +299,7 @@ def backend_health(gw, server=None):
     target = "/backend-health" + (f"?server={server}" if server else "")
     r = admin_get(gw, target)
     assert r.status == 200, r
-    assert r.header("Content-Type", ).startswith("application/json"), r.headers
+    assert r.header("Content-Type").startswith("application/json"), r.headers
     return r.json
 
 

@@ -22,7 +22,6 @@ from health_support import (  # noqa: F401 (fixtures)
     https_settings,
     make_leaf,
     run_health,
-    server_state,
     servers_of,
     wait_for,
     wait_health,
@@ -202,10 +201,9 @@ def test_custom_probe_match_status_and_body(pki, backends, health_gateway):
     assert paths == sorted(c[1] for c in MATCH_CASES), paths
     assert {r["host"] for r in b.probes()} == {"app.example.com"}
     # Traffic follows the health of each pair: 502 where the pair is Unhealthy.
-    for name, *_rest in MATCH_CASES:
+    for name, _path, _status, _body, health, _code, _http in MATCH_CASES:
         status = get(gw, listener=name)[0]
-        healthy = _rest[-3] == "Healthy"
-        assert status == (200 if healthy else 502), (name, status)
+        assert status == (200 if health == "Healthy" else 502), (name, status)
 
 
 def test_certificate_expiring_soon_is_a_warning(pki, tmp_path, backends, health_gateway):

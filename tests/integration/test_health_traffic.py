@@ -10,7 +10,6 @@ from gateway_support import SLOW, http_response
 from health_support import (  # noqa: F401 (fixtures)
     PROBE_UA,
     admin_get,
-    backend_health,
     backend_of,
     backends,
     fast_probe,
@@ -27,14 +26,15 @@ from health_support import (  # noqa: F401 (fixtures)
 def test_unknown_server_gets_no_traffic(pki, py_backend, health_gateway):
     """Issue 4: "Traffic only to healthy servers"; reference 1.12: "A new server is Unhealthy
     until its first successful probe", 3.1: "if every member is Unhealthy/Unknown clients get
-    502". The only server answers its probe after 3 s: until then it is Unknown, and a request
-    must get a 502 from the gateway, not be sent to it."""
+    502". The only server answers its probe after 8 s (the gateway waits at most 3 s for the
+    first round before it serves): until then it is Unknown, and a request must get a 502 from
+    the gateway, not be sent to it."""
     release = threading.Event()
 
     def handler(backend, rec):
         ua = dict((k.lower(), v) for k, v in rec["headers"]).get("user-agent", "")
         if ua.startswith(PROBE_UA):
-            release.wait(3)
+            release.wait(8)
             return http_response(200, "status: healthy\n")
         return http_response(200, "backend=slowprobe\n")
 
