@@ -60,6 +60,7 @@ struct probe {
     ev_timer timer;
     uint64_t t_start, t_step;
 
+    bool ssl_failed; /* a fatal TLS error: the session must not be resumed */
     /* what the TLS layer saw, for explaining a failure */
     unsigned char first_bytes[PROBE_FIRST_KEEP];
     size_t n_first;
@@ -102,6 +103,12 @@ static void close_conn(struct probe *p)
 {
     ev_io_stop(p->loop, &p->io);
     if (p->ssl) {
+        /* Without a shutdown OpenSSL marks the session not resumable. */
+        if (SSL_is_init_finished(p->ssl) && !p->ssl_failed) {
+            ERR_clear_error();
+            SSL_shutdown(p->ssl);
+            ERR_clear_error();
+        }
         SSL_free(p->ssl);
         p->ssl = NULL;
     }
@@ -213,6 +220,7 @@ static bool client_cert_configured(const struct probe *p)
 /* Describes why the handshake (or the first read after it, in TLS 1.3) failed. */
 static void tls_failure(struct probe *p, int ssl_error, const char *when)
 {
+    p->ssl_failed = true;
     unsigned long e = ERR_peek_last_error();
     char reason[256] = "";
     if (e)
@@ -570,6 +578,8 @@ static int start_tls(struct probe *p, const char *sni)
     SSL_set_cert_cb(p->ssl, on_cert_request, p);
     if (sni && SSL_set_tlsext_host_name(p->ssl, sni) != 1)
         return -1;
+    if (p->phase == PH_TLS && p->spec.resume)
+        SSL_set_session(p->ssl, p->spec.resume);
     return 0;
 }
 
@@ -944,6 +954,11 @@ static void alt_next(struct probe *p)
 
 static void finish_main(struct probe *p)
 {
+    /* Taken at the end, after the response: TLS 1.3 tickets arrive after the handshake. */
+    if (p->ssl && p->res->tls_done && !p->ssl_failed) {
+        p->res->resumed = SSL_session_reused(p->ssl);
+        p->res->session = SSL_get1_session(p->ssl);
+    }
     close_conn(p);
     struct probe_result *r = p->res;
     const struct probe_spec *s = &p->spec;
@@ -1155,6 +1170,7 @@ void probe_result_free(struct probe_result *r)
 {
     if (!r)
         return;
+    SSL_SESSION_free(r->session);
     free(r->sni);
     if (r->have_chain)
         chain_report_clear(&r->chain);

@@ -49,6 +49,11 @@ struct probe_spec {
     int expiry_warning_days;
     bool cli; /* phrase remedies with command-line options too */
     const char *user_agent;
+    /*
+     * A session to resume (the prober's, from an earlier probe of this backend). A resumed
+     * handshake carries no certificate: the chain judged is the one the session was made with.
+     */
+    SSL_SESSION *resume;
 };
 
 struct probe_alternate {
@@ -80,6 +85,8 @@ struct probe_result {
     struct finding_list findings; /* sorted by precedence */
     enum diag_code code;
     struct probe_alternate alternate;
+    bool resumed;         /* the TLS session was resumed (no certificate sent this time) */
+    SSL_SESSION *session; /* the session at the end (for a later resume), or NULL */
 };
 
 typedef void (*probe_done_fn)(struct probe_result *result, void *arg);
