@@ -60,7 +60,42 @@ bool cert_equal(X509 *a, X509 *b)
     return X509_cmp(a, b) == 0;
 }
 
+/*
+ * Signature checks are most of what judging a chain costs, and the prober judges the same
+ * chains over and over. A small per-thread cache remembers verified (subject, issuer) pairs,
+ * keyed by the SHA-256 of both certificates' DER, so it can never confuse two certificates.
+ */
+#define ISSUED_CACHE_SLOTS 1024
+
+struct issued_entry {
+    unsigned char key[64];
+    bool valid;
+    bool result;
+};
+
+static _Thread_local struct issued_entry issued_cache[ISSUED_CACHE_SLOTS];
+
+static bool verify_issued(X509 *subject, X509 *issuer);
+
 bool cert_issued_by(X509 *subject, X509 *issuer)
+{
+    unsigned char key[64];
+    unsigned int n1 = 0, n2 = 0;
+    if (X509_digest(subject, EVP_sha256(), key, &n1) != 1 ||
+        X509_digest(issuer, EVP_sha256(), key + 32, &n2) != 1 || n1 != 32 || n2 != 32)
+        return verify_issued(subject, issuer);
+    unsigned slot = ((unsigned)key[0] | (unsigned)key[33] << 8) % ISSUED_CACHE_SLOTS;
+    struct issued_entry *e = &issued_cache[slot];
+    if (e->valid && memcmp(e->key, key, sizeof key) == 0)
+        return e->result;
+    bool result = verify_issued(subject, issuer);
+    memcpy(e->key, key, sizeof key);
+    e->valid = true;
+    e->result = result;
+    return result;
+}
+
+static bool verify_issued(X509 *subject, X509 *issuer)
 {
     if (X509_NAME_cmp(X509_get_issuer_name(subject), X509_get_subject_name(issuer)) != 0)
         return false;
