@@ -245,6 +245,13 @@ struct cfg_timeouts {
     uint64_t client_keepalive_ms; /* idle client connection */
 };
 
+/* The prober's reporting settings. */
+struct cfg_health {
+    uint64_t certificate_expiry_warning_ms; /* warn when a backend certificate expires sooner */
+};
+
+#define CFG_DEFAULT_CERT_EXPIRY_WARNING_MS (30ull * 86400 * 1000)
+
 struct cfg_arena;
 
 struct cfg {
@@ -272,6 +279,7 @@ struct cfg {
     const struct cfg_rule **rules_by_priority; /* n_rules, lowest priority number first */
     struct cfg_limits limits;
     struct cfg_timeouts timeouts;
+    struct cfg_health health;
     struct cfg_arena *arena; /* private: owns everything above */
 };
 

@@ -1392,6 +1392,18 @@ static void load_timeouts(struct cfg_loader *ld, const struct cfg_ynode *v, cons
     walk_map(ld, v, key, timeouts_fields, NFIELDS(timeouts_fields), &ld->cfg->timeouts, found);
 }
 
+static const struct field health_fields[] = {
+        {"certificate-expiry-warning", FK_DURATION,
+         offsetof(struct cfg_health, certificate_expiry_warning_ms), SECONDS(0),
+         SECONDS(3650ull * 86400), 0, NULL},
+};
+
+static void load_health(struct cfg_loader *ld, const struct cfg_ynode *v, const char *key)
+{
+    const struct cfg_ynode *found[MAX_FIELDS];
+    walk_map(ld, v, key, health_fields, NFIELDS(health_fields), &ld->cfg->health, found);
+}
+
 /* ---- top level ------------------------------------------------------------------------------ */
 
 struct section {
@@ -1413,6 +1425,7 @@ static const struct section sections[] = {
         {"rules", load_rules},
         {"limits", load_limits},
         {"timeouts", load_timeouts},
+        {"health", load_health},
 };
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
@@ -1431,6 +1444,7 @@ static void set_defaults(struct cfg *cfg)
     cfg->limits.max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
     cfg->timeouts.client_request_ms = CFG_DEFAULT_CLIENT_REQUEST_MS;
     cfg->timeouts.client_keepalive_ms = CFG_DEFAULT_CLIENT_KEEPALIVE_MS;
+    cfg->health.certificate_expiry_warning_ms = CFG_DEFAULT_CERT_EXPIRY_WARNING_MS;
 }
 
 static void load_root(struct cfg_loader *ld, const struct cfg_ynode *root)

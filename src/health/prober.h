@@ -18,7 +18,6 @@
 #define PROBER_HISTORY        20 /* results kept per backend */
 #define PROBER_TRANSITIONS    20 /* health changes kept per backend */
 #define PROBER_MAX_IN_FLIGHT  256
-#define PROBER_EXPIRY_WARNING 30 /* days: a certificate expiring sooner is a warning */
 /* Seconds between full TLS handshakes to a healthy backend (resumed in between). */
 #define PROBER_FULL_HANDSHAKE_S 60
 
