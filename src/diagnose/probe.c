@@ -61,6 +61,10 @@ struct probe {
     uint64_t t_start, t_step;
 
     bool ssl_failed; /* a fatal TLS error: the session must not be resumed */
+    bool reusing;    /* on a kept-alive connection from an earlier probe */
+    bool starting;   /* inside probe_start: completion is deferred to the loop */
+    uint64_t conn_since_ns;
+    bool body_complete;
     /* what the TLS layer saw, for explaining a failure */
     unsigned char first_bytes[PROBE_FIRST_KEEP];
     size_t n_first;
@@ -88,6 +92,7 @@ struct probe {
 };
 
 static void finish_main(struct probe *p);
+static void restart_fresh(struct probe *p);
 static void start_connect(struct probe *p);
 static void alt_next(struct probe *p);
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -152,6 +157,15 @@ static void free_probe(struct probe *p)
 static void complete(struct probe *p)
 {
     p->phase = PH_DONE;
+    if (p->starting) {
+        /* Finished inside probe_start (a refused connect, a kept connection that answered at
+         * once): the callback must not run before the caller has the handle. */
+        ev_timer_stop(p->loop, &p->timer);
+        ev_timer_set(&p->timer, 0., 0.);
+        ev_timer_start(p->loop, &p->timer);
+        return;
+    }
+    ev_io_stop(p->loop, &p->io);
     struct probe_result *res = p->res;
     p->res = NULL;
     finding_list_sort(&res->findings);
@@ -286,9 +300,10 @@ static bool build_request(struct probe *p)
     const struct probe_spec *s = &p->spec;
     int n = asprintf(&p->request,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\n"
-                     "Connection: close\r\n\r\n",
+                     "Connection: %s\r\n\r\n",
                      s->path && *s->path ? s->path : "/", s->host_header,
-                     s->user_agent ? s->user_agent : "Gatehouse-Probe/1");
+                     s->user_agent ? s->user_agent : "Gatehouse-Probe/1",
+                     s->keep ? "keep-alive" : "close");
     if (n < 0) {
         p->request = NULL;
         return false;
@@ -453,6 +468,10 @@ static void http_read(struct probe *p)
             watch(p, want);
             return;
         }
+        if ((n == -2 || n == 0) && p->reusing && !p->head_done && p->len == 0) {
+            restart_fresh(p);
+            return;
+        }
         if (n == -2) {
             if (p->ssl && (p->alert_received || ssl_err == SSL_ERROR_SSL) && !p->head_done &&
                 p->len == 0) {
@@ -503,6 +522,7 @@ static void http_read(struct probe *p)
             data_len = p->len - p->response.head_len;
             p->len = 0; /* the head is parsed; the buffer is reused for body reads */
             if (p->response.body == H1_BODY_NONE) {
+                p->body_complete = true;
                 http_verdict(p);
                 return;
             }
@@ -514,6 +534,7 @@ static void http_read(struct probe *p)
             return;
         }
         if (complete_body || p->body_seen >= PROBE_BODY_KEEP) {
+            p->body_complete = complete_body;
             http_verdict(p);
             return;
         }
@@ -528,6 +549,10 @@ static void http_write(struct probe *p)
                             &ssl_err);
         if (n == -1) {
             watch(p, want);
+            return;
+        }
+        if (n < 0 && p->reusing) {
+            restart_fresh(p);
             return;
         }
         if (n < 0) {
@@ -684,6 +709,7 @@ static void connect_failed_all(struct probe *p, int last_err)
 
 static void connected(struct probe *p)
 {
+    p->conn_since_ns = clock_mono_ns();
     int one = 1;
     setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     p->res->ms_connect = since_ms(p->t_step);
@@ -952,6 +978,27 @@ static void alt_next(struct probe *p)
     alt_tls_step(p);
 }
 
+/* Parks a healthy, fully read connection for the next probe (keep-alive). */
+static void keep_connection(struct probe *p)
+{
+    struct probe_result *r = p->res;
+    if (!p->spec.keep || p->fd < 0 || !r->http_done || !p->body_complete ||
+        !p->response.keep_alive || r->findings.n > 0 || p->ssl_failed)
+        return;
+    struct probe_conn *k = calloc(1, sizeof *k);
+    if (!k)
+        return;
+    ev_io_stop(p->loop, &p->io);
+    k->fd = p->fd;
+    k->ssl = p->ssl;
+    k->since_ns = p->conn_since_ns;
+    snprintf(k->address, sizeof k->address, "%s", r->address);
+    p->fd = -1;
+    p->ssl = NULL;
+    probe_conn_free(*p->spec.keep);
+    *p->spec.keep = k;
+}
+
 static void finish_main(struct probe *p)
 {
     /* Taken at the end, after the response: TLS 1.3 tickets arrive after the handshake. */
@@ -959,6 +1006,7 @@ static void finish_main(struct probe *p)
         p->res->resumed = SSL_session_reused(p->ssl);
         p->res->session = SSL_get1_session(p->ssl);
     }
+    keep_connection(p);
     close_conn(p);
     struct probe_result *r = p->res;
     const struct probe_spec *s = &p->spec;
@@ -1089,11 +1137,103 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
         alt_finish_one(p);
         break;
     case PH_DONE:
+        complete(p); /* the deferred end of a probe that finished while starting */
         break;
     }
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
+
+/* Resolves (unless the address is known) and connects: the start of every fresh probe. */
+static void begin(struct probe *p)
+{
+    struct probe_result *r = p->res;
+    if (p->spec.addr) {
+        r->ms_dns = 0;
+        memcpy(&p->addrs.addrs[0], p->spec.addr, p->spec.addr_len);
+        p->addrs.addr_lens[0] = p->spec.addr_len;
+        p->addrs.n_addrs = 1;
+        start_connect(p);
+    } else if (name_is_ip_literal(p->spec.host)) {
+        r->ms_dns = 0;
+        struct sockaddr_in *in = (struct sockaddr_in *)&p->addrs.addrs[0];
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addrs.addrs[0];
+        if (inet_pton(AF_INET, p->spec.host, &in->sin_addr) == 1) {
+            in->sin_family = AF_INET;
+            p->addrs.addr_lens[0] = sizeof *in;
+        } else {
+            inet_pton(AF_INET6, p->spec.host, &in6->sin6_addr);
+            in6->sin6_family = AF_INET6;
+            p->addrs.addr_lens[0] = sizeof *in6;
+        }
+        p->addrs.n_addrs = 1;
+        start_connect(p);
+    } else {
+        p->phase = PH_RESOLVE;
+        p->query = dns_resolve(p->dns, p->spec.host, on_resolved, p);
+        if (!p->query) {
+            add_finding(p, DIAG_DNS_RESOLUTION_FAILED, diag_fmt("out of memory"),
+                        diag_fmt("retry"));
+            finish_main(p);
+        }
+    }
+}
+
+/* Continues on a connection kept alive by an earlier probe of this backend. */
+static void adopt(struct probe *p, struct probe_conn *k)
+{
+    struct probe_result *r = p->res;
+    p->fd = k->fd;
+    p->ssl = k->ssl;
+    p->reusing = true;
+    p->conn_since_ns = k->since_ns;
+    snprintf(r->address, sizeof r->address, "%s", k->address);
+    free(k);
+    r->ms_dns = r->ms_connect = r->ms_tls = 0;
+    r->reused_connection = true;
+    p->t_step = clock_mono_ns();
+    if (p->ssl) {
+        /* The callbacks' argument is the probe: now this one. */
+        SSL_set_app_data(p->ssl, p);
+        BIO_set_callback_arg(SSL_get_rbio(p->ssl), (char *)p);
+        p->phase = PH_TLS;
+        record_tls(p);
+        judge_chain(p);
+    }
+    start_http(p);
+}
+
+/*
+ * The kept-alive connection was closed by the backend before it answered: nothing is wrong
+ * with the backend, so start over on a fresh connection.
+ */
+static void restart_fresh(struct probe *p)
+{
+    struct probe_result *r = p->res;
+    p->ssl_failed = true; /* no polite shutdown on a dead connection */
+    close_conn(p);
+    p->ssl_failed = false;
+    p->reusing = false;
+    r->reused_connection = false;
+    finding_list_clear(&r->findings);
+    if (r->have_chain) {
+        chain_report_clear(&r->chain);
+        r->have_chain = false;
+    }
+    r->tls_done = false;
+    r->ms_dns = r->ms_connect = r->ms_tls = r->ms_response = -1;
+    free(p->request);
+    p->request = NULL;
+    p->len = 0;
+    p->head_done = false;
+    p->body_seen = 0;
+    p->body_len = 0;
+    r->http_bytes = 0;
+    r->http_status = 0;
+    p->addr_next = 0;
+    p->t_step = clock_mono_ns();
+    begin(p);
+}
 
 struct probe *probe_start(struct ev_loop *loop, struct dns_resolver *dns,
                           const struct probe_spec *spec, probe_done_fn done, void *arg)
@@ -1123,35 +1263,19 @@ struct probe *probe_start(struct ev_loop *loop, struct dns_resolver *dns,
     p->t_start = p->t_step = clock_mono_ns();
     arm_deadline(p);
 
-    if (spec->addr) {
-        r->ms_dns = 0;
-        memcpy(&p->addrs.addrs[0], spec->addr, spec->addr_len);
-        p->addrs.addr_lens[0] = spec->addr_len;
-        p->addrs.n_addrs = 1;
-        start_connect(p);
-    } else if (name_is_ip_literal(spec->host)) {
-        r->ms_dns = 0;
-        struct sockaddr_in *in = (struct sockaddr_in *)&p->addrs.addrs[0];
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addrs.addrs[0];
-        if (inet_pton(AF_INET, spec->host, &in->sin_addr) == 1) {
-            in->sin_family = AF_INET;
-            p->addrs.addr_lens[0] = sizeof *in;
-        } else {
-            inet_pton(AF_INET6, spec->host, &in6->sin6_addr);
-            in6->sin6_family = AF_INET6;
-            p->addrs.addr_lens[0] = sizeof *in6;
+    p->starting = true;
+    if (spec->keep && *spec->keep) {
+        struct probe_conn *k = *spec->keep;
+        *spec->keep = NULL;
+        if (clock_ms_between(k->since_ns, clock_mono_ns()) / 1000.0 < spec->keep_max_age_s) {
+            adopt(p, k);
+            p->starting = false;
+            return p;
         }
-        p->addrs.n_addrs = 1;
-        start_connect(p);
-    } else {
-        p->phase = PH_RESOLVE;
-        p->query = dns_resolve(dns, spec->host, on_resolved, p);
-        if (!p->query) {
-            add_finding(p, DIAG_DNS_RESOLUTION_FAILED, diag_fmt("out of memory"),
-                        diag_fmt("retry"));
-            finish_main(p);
-        }
+        probe_conn_free(k);
     }
+    begin(p);
+    p->starting = false;
     return p;
 }
 
@@ -1180,4 +1304,14 @@ void probe_result_free(struct probe_result *r)
     free(r->alternate.issuer);
     free(r->alternate.names);
     free(r);
+}
+
+void probe_conn_free(struct probe_conn *c)
+{
+    if (!c)
+        return;
+    SSL_free(c->ssl);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
 }

@@ -23,6 +23,20 @@
 struct ev_loop;
 struct dns_resolver;
 
+/*
+ * A probe connection kept alive for the next probe of the same backend (HTTP keep-alive): the
+ * prober's way of not paying a TCP and TLS handshake on every probe. Its age is bounded, so a
+ * fresh connection -- and the chain as the backend really sends it now -- comes regularly.
+ */
+struct probe_conn {
+    int fd;
+    SSL *ssl;
+    char address[80];
+    uint64_t since_ns; /* when it was established */
+};
+
+void probe_conn_free(struct probe_conn *c);
+
 /* What to probe and how to judge it. Everything it points to must outlive the probe. */
 struct probe_spec {
     const char *url; /* for display */
@@ -54,6 +68,10 @@ struct probe_spec {
      * handshake carries no certificate: the chain judged is the one the session was made with.
      */
     SSL_SESSION *resume;
+    /* Keep-alive between probes: where the connection waits (NULL: close after each probe),
+     * and how old a kept connection may be to be used again. */
+    struct probe_conn **keep;
+    double keep_max_age_s;
 };
 
 struct probe_alternate {
@@ -85,8 +103,9 @@ struct probe_result {
     struct finding_list findings; /* sorted by precedence */
     enum diag_code code;
     struct probe_alternate alternate;
-    bool resumed;         /* the TLS session was resumed (no certificate sent this time) */
-    SSL_SESSION *session; /* the session at the end (for a later resume), or NULL */
+    bool resumed;           /* the TLS session was resumed (no certificate sent this time) */
+    bool reused_connection; /* sent on a kept-alive connection (no new handshake) */
+    SSL_SESSION *session;   /* the session at the end (for a later resume), or NULL */
 };
 
 typedef void (*probe_done_fn)(struct probe_result *result, void *arg);

@@ -44,10 +44,10 @@ struct backend_state {
     struct probe *running;
     uint64_t started_ns;
     double phase; /* this backend's place in the interval, 0..1 */
-    /* TLS resumption between full handshakes: a full one (the chain as the backend really
-     * sends it now) at least every PROBER_FULL_HANDSHAKE_S and after any certificate problem. */
-    SSL_SESSION *session;
-    time_t last_full;
+    /* Keep-alive between probes: a fresh connection with a full TLS handshake (the chain as
+     * the backend really sends it now) at least every PROBER_FULL_HANDSHAKE_S, and after any
+     * failure (a probe with findings never keeps its connection). */
+    struct probe_conn *conn;
     bool first_done;
     /* published state (under p->lock) */
     int health;
@@ -184,6 +184,8 @@ static void build_spec(struct backend_state *st)
     sp->second_look = true;
     sp->expiry_warning_days = st->p->expiry_days;
     sp->user_agent = "Gatehouse-HealthProbe/1";
+    sp->keep = &st->conn;
+    sp->keep_max_age_s = PROBER_FULL_HANDSHAKE_S;
 }
 
 static void schedule(struct backend_state *st, double after_s)
@@ -265,16 +267,6 @@ static void on_probe_done(struct probe_result *r, void *arg)
     struct prober *p = st->p;
     st->running = NULL;
     p->in_flight--;
-    bool cert_problem = false;
-    for (size_t i = 0; i < r->findings.n; i++)
-        cert_problem |= diag_code_is_certificate(r->findings.items[i].code) ||
-                        r->findings.items[i].code == DIAG_TLS_HANDSHAKE_FAILED;
-    if (r->tls_done && !r->resumed)
-        st->last_full = clock_wall_now();
-    SSL_SESSION_free(st->session);
-    st->session = cert_problem ? NULL : r->session;
-    if (!cert_problem)
-        r->session = NULL; /* kept for the next probe */
     record(st, r);
     probe_result_free(r);
     double interval = (double)st->probe->interval_ms / 1000.0;
@@ -297,9 +289,6 @@ static void start_probe(struct backend_state *st)
     }
     atomic_store_explicit(&st->b->probe_soon, false, memory_order_relaxed);
     st->started_ns = clock_mono_ns();
-    time_t now = clock_wall_now();
-    st->spec.resume =
-            st->session && now - st->last_full < PROBER_FULL_HANDSHAKE_S ? st->session : NULL;
     st->running = probe_start(p->loop, p->dns, &st->spec, on_probe_done, st);
     if (st->running)
         p->in_flight++;
@@ -414,7 +403,7 @@ void prober_stop_free(struct prober *p)
         if (p->loop)
             ev_timer_stop(p->loop, &st->timer);
         json_decref(st->last);
-        SSL_SESSION_free(st->session);
+        probe_conn_free(st->conn);
     }
     dns_resolver_free(p->dns);
     if (p->loop)

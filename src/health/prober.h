@@ -15,10 +15,11 @@
 
 #include "proxy/runtime.h"
 
-#define PROBER_HISTORY        20 /* results kept per backend */
-#define PROBER_TRANSITIONS    20 /* health changes kept per backend */
-#define PROBER_MAX_IN_FLIGHT  256
-/* Seconds between full TLS handshakes to a healthy backend (resumed in between). */
+#define PROBER_HISTORY       20 /* results kept per backend */
+#define PROBER_TRANSITIONS   20 /* health changes kept per backend */
+#define PROBER_MAX_IN_FLIGHT 256
+/* Seconds a probe connection is kept alive for the next probes: at least this often, a healthy
+ * backend is probed on a fresh connection with a full TLS handshake. */
 #define PROBER_FULL_HANDSHAKE_S 60
 
 struct prober;

@@ -137,9 +137,9 @@ struct gateway *gateway_start(const char *path, unsigned workers, FILE *diag,
         gw->metrics[i] = worker_metrics(gw->workers[i]);
         gw->rings[i] = worker_ring(gw->workers[i]);
     }
-    gw->prober = prober_new(
-            gw->rt, (int)(cfg->health.certificate_expiry_warning_ms / (86400ull * 1000)), err,
-            sizeof err);
+    gw->prober =
+            prober_new(gw->rt, (int)(cfg->health.certificate_expiry_warning_ms / (86400ull * 1000)),
+                       err, sizeof err);
     if (!gw->prober) {
         fprintf(diag, "gatehouse: health prober: %s\n", err);
         goto fail;
