@@ -52,7 +52,8 @@ struct backend_state {
     /* published state (under p->lock) */
     int health;
     unsigned failures;
-    json_t *last; /* the last probe's report */
+    struct probe_result *last_result; /* the last probe's result */
+    json_t *last; /* its JSON report, built when the admin API first asks (then cached) */
     time_t last_when;
     double last_ms;
     enum diag_code last_code;
@@ -199,15 +200,18 @@ static void record(struct backend_state *st, struct probe_result *r)
 {
     struct prober *p = st->p;
     const struct cfg_probe *pr = st->probe;
-    json_t *report = report_json(&st->spec, r);
     time_t now = clock_wall_now();
     bool ok = probe_result_healthy(r);
     const char *leaf =
             r->have_chain && r->chain.n_certs ? r->chain.certs[r->chain.leaf].info.sha256 : NULL;
     pthread_mutex_lock(&p->lock);
     p->results_by_code[r->code]++;
+    /* The JSON report is built only when someone asks: at thousands of probes a second,
+     * building it for every probe would cost more than the probe. */
     json_decref(st->last);
-    st->last = report;
+    st->last = NULL;
+    probe_result_free(st->last_result);
+    st->last_result = r;
     st->last_when = now;
     st->last_ms = r->ms_total;
     st->last_code = r->code;
@@ -267,8 +271,7 @@ static void on_probe_done(struct probe_result *r, void *arg)
     struct prober *p = st->p;
     st->running = NULL;
     p->in_flight--;
-    record(st, r);
-    probe_result_free(r);
+    record(st, r); /* takes the result */
     double interval = (double)st->probe->interval_ms / 1000.0;
     double elapsed = clock_ms_between(st->started_ns, clock_mono_ns()) / 1000.0;
     /* Everything was probed at boot; from the second round on, each backend keeps its own
@@ -403,6 +406,7 @@ void prober_stop_free(struct prober *p)
         if (p->loop)
             ev_timer_stop(p->loop, &st->timer);
         json_decref(st->last);
+        probe_result_free(st->last_result);
         probe_conn_free(st->conn);
     }
     dns_resolver_free(p->dns);
@@ -418,7 +422,7 @@ bool prober_first_round_done(struct prober *p)
     bool done = true;
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->n_states && done; i++)
-        done = p->states[i].last != NULL;
+        done = p->states[i].last_result != NULL;
     pthread_mutex_unlock(&p->lock);
     return done;
 }
@@ -493,10 +497,19 @@ static json_t *parity_json(const struct backend_state *st, json_t **warning)
     return o;
 }
 
-static json_t *inventory_json(const struct backend_state *st)
+/* The last probe's report (under p->lock). */
+static json_t *last_json(struct backend_state *st)
+{
+    if (!st->last && st->last_result)
+        st->last = report_json(&st->spec, st->last_result);
+    return st->last;
+}
+
+static json_t *inventory_json(struct backend_state *st)
 {
     json_t *out = json_array();
-    json_t *chain = st->last ? json_object_get(st->last, "chain") : NULL;
+    json_t *last = last_json(st);
+    json_t *chain = last ? json_object_get(last, "chain") : NULL;
     time_t now = clock_wall_now();
     size_t i;
     json_t *c;
@@ -521,12 +534,12 @@ static json_t *inventory_json(const struct backend_state *st)
     return out;
 }
 
-static json_t *server_json(const struct backend_state *st, bool detail)
+static json_t *server_json(struct backend_state *st, bool detail)
 {
     json_t *o = json_object();
     json_object_set_new(o, "address", json_string(st->b->label));
     json_object_set_new(o, "health", json_string(health_name(st->health)));
-    json_t *last = st->last;
+    json_t *last = last_json(st);
     if (last) {
         const char *keys[] = {"code",          "message",    "remedy", "findings",   "chain",
                               "chain_status",  "sni",        "tls",    "http",       "timings_ms",
@@ -541,12 +554,12 @@ static json_t *server_json(const struct backend_state *st, bool detail)
         json_object_set_new(o, "chain", json_array());
     }
     json_object_set_new(o, "last_probe", time_json(st->last_when));
-    json_object_set_new(o, "last_probe_ms", st->last ? json_real(st->last_ms) : json_null());
+    json_object_set_new(o, "last_probe_ms", st->last_result ? json_real(st->last_ms) : json_null());
     json_object_set_new(o, "consecutive_failures", json_integer(st->failures));
     json_object_set_new(o, "url", json_string(st->url));
     /* In the style of the modelled gateway's healthProbeLog. */
     char log[1024];
-    if (!st->last)
+    if (!st->last_result)
         snprintf(log, sizeof log, "Unknown. The first probe has not completed yet.");
     else if (st->last_code == DIAG_OK)
         snprintf(log, sizeof log, "Success. Received %d status code", st->last_status);
@@ -651,7 +664,7 @@ json_t *prober_health_json(struct prober *p, const char *server)
         json_t *servers = json_array();
         size_t healthy = 0, unhealthy = 0;
         for (size_t k = 0; k < tg->n_backends; k++) {
-            const struct backend_state *st = &p->states[tg->backends[k]->index];
+            struct backend_state *st = &p->states[tg->backends[k]->index];
             healthy += st->health == RT_HEALTH_HEALTHY;
             unhealthy += st->health == RT_HEALTH_UNHEALTHY;
             if (server && !server_matches(st, server))
@@ -708,20 +721,22 @@ json_t *prober_metrics_json(struct prober *p)
         const struct rt_target *tg = &rt->targets[t];
         size_t healthy = 0, unhealthy = 0;
         for (size_t k = 0; k < tg->n_backends; k++) {
-            const struct backend_state *st = &p->states[tg->backends[k]->index];
+            struct backend_state *st = &p->states[tg->backends[k]->index];
             healthy += st->health == RT_HEALTH_HEALTHY;
             unhealthy += st->health == RT_HEALTH_UNHEALTHY;
-            json_t *inv = inventory_json(st);
-            json_t *leaf = json_array_get(inv, 0);
-            if (leaf && json_object_get(leaf, "seconds_until_expiry")) {
+            const struct probe_result *lr = st->last_result;
+            if (lr && lr->have_chain && lr->chain.n_certs &&
+                lr->chain.certs[lr->chain.leaf].info.not_after) {
                 json_t *co = json_object();
                 json_object_set_new(co, "pool", json_string(tg->pool->name));
                 json_object_set_new(co, "settings", json_string(tg->settings->cfg->name));
                 json_object_set_new(co, "server", json_string(st->b->label));
-                json_object_set(co, "seconds", json_object_get(leaf, "seconds_until_expiry"));
+                json_object_set_new(
+                        co, "seconds",
+                        json_integer((json_int_t)(lr->chain.certs[lr->chain.leaf].info.not_after -
+                                                  clock_wall_now())));
                 json_array_append_new(certs, co);
             }
-            json_decref(inv);
         }
         json_t *to = json_object();
         json_object_set_new(to, "pool", json_string(tg->pool->name));
