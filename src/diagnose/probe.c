@@ -83,7 +83,7 @@ struct probe {
     uint64_t body_seen;
     struct h1_chunked chunked;
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;
 
     /* the SNI second look */
     const char *alt_names[PROBE_MAX_ALTS];
@@ -332,10 +332,19 @@ static void keep_body(struct probe *p, const char *data, size_t len)
         return;
     if (len > PROBE_BODY_KEEP - p->body_len)
         len = PROBE_BODY_KEEP - p->body_len;
-    if (!p->body) {
-        p->body = malloc(PROBE_BODY_KEEP);
-        if (!p->body)
+    if (p->body_len + len > p->body_cap) {
+        /* Grown as needed: most health pages are a few bytes, and a 1 MiB allocation per
+         * probe would be an mmap and munmap each time. */
+        size_t cap = p->body_cap ? p->body_cap : 4096;
+        while (cap < p->body_len + len)
+            cap *= 2;
+        if (cap > PROBE_BODY_KEEP)
+            cap = PROBE_BODY_KEEP;
+        char *grown = realloc(p->body, cap);
+        if (!grown)
             return;
+        p->body = grown;
+        p->body_cap = cap;
     }
     memcpy(p->body + p->body_len, data, len);
     p->body_len += len;
