@@ -80,6 +80,7 @@ struct prober {
     size_t n_states;
     size_t in_flight;
     int expiry_days;
+    uint64_t boot_ns;
     uint64_t results_by_code[DIAG_OK + 1];
 };
 
@@ -276,9 +277,15 @@ static void on_probe_done(struct probe_result *r, void *arg)
     double elapsed = clock_ms_between(st->started_ns, clock_mono_ns()) / 1000.0;
     /* Everything was probed at boot; from the second round on, each backend keeps its own
      * place in the interval, so probes are spread evenly instead of arriving in a herd. */
-    double delay = st->first_done ? interval : interval * (1.0 + st->phase);
-    st->first_done = true;
-    schedule(st, delay - elapsed);
+    if (st->first_done) {
+        schedule(st, interval - elapsed);
+    } else {
+        /* The second round is placed from the boot time, not from when the (queued) first
+         * probe ran, so the places really are spread evenly over the interval. */
+        st->first_done = true;
+        double since_boot = clock_ms_between(p->boot_ns, clock_mono_ns()) / 1000.0;
+        schedule(st, interval * (1.0 + st->phase) - since_boot);
+    }
 }
 
 static void start_probe(struct backend_state *st)
@@ -338,6 +345,7 @@ struct prober *prober_new(struct runtime *rt, int expiry_warning_days, char *err
     }
     p->rt = rt;
     p->expiry_days = expiry_warning_days;
+    p->boot_ns = clock_mono_ns();
     pthread_mutex_init(&p->lock, NULL);
     p->loop = ev_loop_new(EVFLAG_AUTO);
     p->states = calloc(rt->n_backends ? rt->n_backends : 1, sizeof *p->states);
