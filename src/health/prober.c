@@ -67,6 +67,11 @@ struct backend_state {
     time_t leaf_changed_when;
 };
 
+struct draining {
+    char *pool, *settings, *server;
+    time_t until;
+};
+
 struct prober {
     struct runtime *rt;
     struct ev_loop *loop;
@@ -81,6 +86,8 @@ struct prober {
     size_t in_flight;
     int expiry_days;
     uint64_t boot_ns;
+    struct draining *draining; /* under lock */
+    size_t n_draining;
     uint64_t results_by_code[DIAG_OK + 1];
 };
 
@@ -417,12 +424,95 @@ void prober_stop_free(struct prober *p)
         probe_result_free(st->last_result);
         probe_conn_free(st->conn);
     }
+    for (size_t i = 0; i < p->n_draining; i++) {
+        free(p->draining[i].pool);
+        free(p->draining[i].settings);
+        free(p->draining[i].server);
+    }
+    free(p->draining);
     dns_resolver_free(p->dns);
     if (p->loop)
         ev_loop_destroy(p->loop);
     pthread_mutex_destroy(&p->lock);
     free(p->states);
     free(p);
+}
+
+void prober_add_draining(struct prober *p, const char *pool, const char *settings,
+                         const char *server, time_t until)
+{
+    pthread_mutex_lock(&p->lock);
+    struct draining *grown = realloc(p->draining, (p->n_draining + 1) * sizeof *grown);
+    if (grown) {
+        p->draining = grown;
+        struct draining *d = &p->draining[p->n_draining];
+        d->pool = strdup(pool);
+        d->settings = strdup(settings);
+        d->server = strdup(server);
+        d->until = until;
+        if (d->pool && d->settings && d->server)
+            p->n_draining++;
+        else {
+            free(d->pool);
+            free(d->settings);
+            free(d->server);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Adds the servers still draining to the document's pools (under lock). */
+static bool add_draining_json(struct prober *p, json_t *pools, const char *server)
+{
+    bool added = false;
+    time_t now = clock_wall_now();
+    for (size_t i = 0; i < p->n_draining; i++) {
+        const struct draining *d = &p->draining[i];
+        if (d->until < now || (server && strcasecmp(server, d->server) != 0))
+            continue;
+        json_t *pool = NULL, *settings = NULL;
+        size_t k;
+        json_t *it;
+        json_array_foreach(pools, k, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "name")), d->pool) == 0)
+                pool = it;
+        }
+        if (!pool) {
+            pool = json_object();
+            json_object_set_new(pool, "name", json_string(d->pool));
+            json_object_set_new(pool, "settings", json_array());
+            json_array_append_new(pools, pool);
+        }
+        json_array_foreach(json_object_get(pool, "settings"), k, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "name")), d->settings) == 0)
+                settings = it;
+        }
+        if (!settings) {
+            settings = json_object();
+            json_object_set_new(settings, "name", json_string(d->settings));
+            json_object_set_new(settings, "servers", json_array());
+            json_array_append_new(json_object_get(pool, "settings"), settings);
+        }
+        char until[32], msg[200];
+        snprintf(msg, sizeof msg,
+                 "Removed from the configuration by a reload: it gets no new requests; the "
+                 "previous configuration finishes its in-flight ones (until %s at the latest).",
+                 clock_rfc3339(d->until, until, sizeof until));
+        json_t *o = json_object();
+        json_object_set_new(o, "address", json_string(d->server));
+        json_object_set_new(o, "health", json_string("Draining"));
+        json_object_set_new(o, "code", json_null());
+        json_object_set_new(o, "message", json_string(msg));
+        json_object_set_new(o, "remedy", json_string(""));
+        json_object_set_new(o, "findings", json_array());
+        json_object_set_new(o, "chain", json_array());
+        json_object_set_new(o, "healthProbeLog", json_string(msg));
+        json_array_append_new(json_object_get(settings, "servers"), o);
+        added = true;
+    }
+    return added;
 }
 
 bool prober_first_round_done(struct prober *p)
@@ -688,6 +778,8 @@ json_t *prober_health_json(struct prober *p, const char *server)
         else
             json_decref(settings);
     }
+    if (add_draining_json(p, pools, server))
+        found = true;
     pthread_mutex_unlock(&p->lock);
     if (server && !found) {
         json_decref(pools);

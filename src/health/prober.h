@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -39,6 +40,13 @@ json_t *prober_health_json(struct prober *p, const char *server);
 
 /* Counts for /metrics: probe results by code, healthy/unhealthy per target, cert expiry. */
 json_t *prober_metrics_json(struct prober *p);
+
+/*
+ * A server that a reload removed: the previous configuration still finishes its in-flight
+ * requests on it, so the health document shows it as Draining until <until>.
+ */
+void prober_add_draining(struct prober *p, const char *pool, const char *settings,
+                         const char *server, time_t until);
 
 /* True once every backend has a first probe result. */
 bool prober_first_round_done(struct prober *p);

@@ -179,6 +179,25 @@ fail:
     return NULL;
 }
 
+/* Servers the reload removed are shown as Draining while the old generation drains. */
+static void mark_removed_draining(struct gateway *next, const struct gateway *old)
+{
+    time_t until = time(NULL) + (time_t)DRAIN_GRACE_S;
+    for (size_t j = 0; j < old->rt->n_backends; j++) {
+        const struct rt_backend *o = &old->rt->backends[j];
+        bool kept = false;
+        for (size_t i = 0; i < next->rt->n_backends && !kept; i++) {
+            const struct rt_backend *b = &next->rt->backends[i];
+            kept = strcmp(b->label, o->label) == 0 &&
+                   strcmp(b->settings->cfg->name, o->settings->cfg->name) == 0 &&
+                   strcmp(b->pool->name, o->pool->name) == 0;
+        }
+        if (!kept)
+            prober_add_draining(next->prober, o->pool->name, o->settings->cfg->name, o->label,
+                                until);
+    }
+}
+
 static void *drain_in_background(void *arg)
 {
     gateway_stop(arg, DRAIN_GRACE_S);
@@ -268,6 +287,7 @@ int gateway_cmd_main(int argc, char **argv)
                           path);
                 continue;
             }
+            mark_removed_draining(next, gw);
             pthread_t t;
             if (pthread_create(&t, NULL, drain_in_background, gw) == 0)
                 pthread_detach(t);
