@@ -38,7 +38,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST ?= /usr/bin/python3 -m pytest
 PYTEST_ARGS ?= -q -ra
 
-.PHONY: all deps test check unit integration fuzz-check fuzz demo format format-check clean bench
+.PHONY: all deps test check unit integration fuzz-check fuzz demo format format-check clean bench \
+	bench-probes
 
 all: $(BIN)
 
@@ -125,6 +126,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	./bench/run $(BIN)
+
+# The prober at scale: 2,000 HTTPS backends probed every 5 s (about 2.5 minutes).
+bench-probes: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	./bench/probe-scale $(BIN)
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
