@@ -151,7 +151,13 @@ static int explain_issuer_missing(const struct chain_report *r, const struct tru
         snprintf(aia, sizeof aia, " (the certificate says it can be downloaded from %s)",
                  r->needed_aia);
     const char *root_hint =
-            policy->mode == TRUST_WELL_KNOWN
+            ctx->cli ? (policy->mode == TRUST_WELL_KNOWN
+                                ? "If that issuer is a private CA, probe with its root as "
+                                  "--trusted-root (and upload it as a trusted root in the backend "
+                                  "settings) instead of relying on well-known CAs."
+                                : "If that issuer is itself your root CA, upload it as a trusted "
+                                  "root (--trusted-root) instead.")
+            : policy->mode == TRUST_WELL_KNOWN
                     ? "If that issuer is a private CA, upload its root as a trusted root in the "
                       "backend settings instead of relying on well-known CAs."
                     : "If that issuer is itself your root CA, upload it as a trusted root "
@@ -165,8 +171,8 @@ static int explain_issuer_missing(const struct chain_report *r, const struct tru
                      "cannot build the chain.",
                      leaf->subject, r->needed, r->n_certs, r->n_certs == 1 ? "" : "s"),
             diag_fmt("Configure the backend to send the full chain: its certificate followed by "
-                     "the intermediate '%s'%s. %s%s",
-                     r->needed, aia, root_hint, ctx->cli ? "" : ""));
+                     "the intermediate '%s'%s. %s",
+                     r->needed, aia, root_hint));
 }
 
 static int explain_untrusted(const struct chain_report *r, const struct trust_policy *policy,

@@ -869,12 +869,10 @@ static void on_response_head(struct exchange *x)
 
 static void parse_response_head(struct exchange *x)
 {
-    const struct cfg *cfg = x->c->w->rt->cfg;
     for (;;) {
         struct h1_limits limits = {.max_head = PROXY_HEAD_MAX,
                                    .max_target = PROXY_HEAD_MAX,
                                    .max_headers = H1_DEFAULT_MAX_HEADERS};
-        (void)cfg;
         int rc = h1_parse_response(buf_head(&x->upin), buf_len(&x->upin), &limits, x->resp_headers,
                                    x->is_head, &x->resp);
         if (rc == H1_INCOMPLETE) {
