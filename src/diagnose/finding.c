@@ -80,18 +80,6 @@ int finding_add(struct finding_list *list, enum diag_code code, char *message, c
     return 0;
 }
 
-int finding_addv(struct finding_list *list, enum diag_code code, const char *remedy,
-                 const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *message = NULL;
-    if (vasprintf(&message, fmt, ap) < 0)
-        message = NULL;
-    va_end(ap);
-    return finding_add(list, code, message, remedy ? strdup(remedy) : NULL);
-}
-
 int warning_add(struct finding_list *list, enum diag_warning code, char *message)
 {
     if (!message)

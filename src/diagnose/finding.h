@@ -63,10 +63,7 @@ struct finding_list {
     size_t n_warnings;
 };
 
-/* Adds a finding; the printf-style texts are formatted and owned by the list. */
-__attribute__((format(printf, 4, 0))) int finding_addv(struct finding_list *list,
-                                                       enum diag_code code, const char *remedy,
-                                                       const char *fmt, ...);
+/* Adds a finding; the list owns the texts (freed too when the call fails). */
 int finding_add(struct finding_list *list, enum diag_code code, char *message, char *remedy);
 int warning_add(struct finding_list *list, enum diag_warning code, char *message);
 

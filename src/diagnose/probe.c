@@ -108,13 +108,7 @@ static void close_conn(struct probe *p)
 {
     ev_io_stop(p->loop, &p->io);
     if (p->ssl) {
-        /* Without a shutdown OpenSSL marks the session not resumable. */
-        if (SSL_is_init_finished(p->ssl) && !p->ssl_failed) {
-            ERR_clear_error();
-            SSL_shutdown(p->ssl);
-            ERR_clear_error();
-        }
-        SSL_free(p->ssl);
+        tls_io_free(p->ssl, !p->ssl_failed);
         p->ssl = NULL;
     }
     if (p->fd >= 0) {
@@ -612,8 +606,6 @@ static int start_tls(struct probe *p, const char *sni)
     SSL_set_cert_cb(p->ssl, on_cert_request, p);
     if (sni && SSL_set_tlsext_host_name(p->ssl, sni) != 1)
         return -1;
-    if (p->phase == PH_TLS && p->spec.resume)
-        SSL_set_session(p->ssl, p->spec.resume);
     return 0;
 }
 
@@ -1010,11 +1002,6 @@ static void keep_connection(struct probe *p)
 
 static void finish_main(struct probe *p)
 {
-    /* Taken at the end, after the response: TLS 1.3 tickets arrive after the handshake. */
-    if (p->ssl && p->res->tls_done && !p->ssl_failed) {
-        p->res->resumed = SSL_session_reused(p->ssl);
-        p->res->session = SSL_get1_session(p->ssl);
-    }
     keep_connection(p);
     close_conn(p);
     struct probe_result *r = p->res;
@@ -1303,7 +1290,6 @@ void probe_result_free(struct probe_result *r)
 {
     if (!r)
         return;
-    SSL_SESSION_free(r->session);
     free(r->sni);
     if (r->have_chain)
         chain_report_clear(&r->chain);

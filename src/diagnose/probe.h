@@ -63,11 +63,6 @@ struct probe_spec {
     int expiry_warning_days;
     bool cli; /* phrase remedies with command-line options too */
     const char *user_agent;
-    /*
-     * A session to resume (the prober's, from an earlier probe of this backend). A resumed
-     * handshake carries no certificate: the chain judged is the one the session was made with.
-     */
-    SSL_SESSION *resume;
     /* Keep-alive between probes: where the connection waits (NULL: close after each probe),
      * and how old a kept connection may be to be used again. */
     struct probe_conn **keep;
@@ -103,9 +98,7 @@ struct probe_result {
     struct finding_list findings; /* sorted by precedence */
     enum diag_code code;
     struct probe_alternate alternate;
-    bool resumed;           /* the TLS session was resumed (no certificate sent this time) */
     bool reused_connection; /* sent on a kept-alive connection (no new handshake) */
-    SSL_SESSION *session;   /* the session at the end (for a later resume), or NULL */
 };
 
 typedef void (*probe_done_fn)(struct probe_result *result, void *arg);

@@ -166,7 +166,6 @@ json_t *report_json(const struct probe_spec *s, const struct probe_result *r)
         json_object_set_new(tls, "version", json_string(r->tls_version));
         json_object_set_new(tls, "cipher", json_string(r->tls_cipher));
         json_object_set_new(tls, "alpn", r->tls_alpn[0] ? json_string(r->tls_alpn) : json_null());
-        json_object_set_new(tls, "resumed", json_boolean(r->resumed));
         json_object_set_new(tls, "reused_connection", json_boolean(r->reused_connection));
         json_object_set_new(o, "tls", tls);
     } else {

@@ -525,11 +525,6 @@ bool prober_first_round_done(struct prober *p)
     return done;
 }
 
-void prober_hint_failure(struct rt_backend *b)
-{
-    atomic_store_explicit(&b->probe_soon, true, memory_order_relaxed);
-}
-
 /* ---- the health document --------------------------------------------------------------- */
 
 static json_t *time_json(time_t t)

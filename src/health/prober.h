@@ -51,7 +51,4 @@ void prober_add_draining(struct prober *p, const char *pool, const char *setting
 /* True once every backend has a first probe result. */
 bool prober_first_round_done(struct prober *p);
 
-/* The data path saw a connection to this backend fail: probe it again soon. */
-void prober_hint_failure(struct rt_backend *b);
-
 #endif

@@ -94,15 +94,7 @@ static void refuse(struct client *c, int status, const char *error_info, const c
                    size_t bytes_in)
 {
     char id[33];
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
-    for (int i = 0; i < 16; i++)
-        raw[i] = (unsigned char)(rand() & 0xff);
-    for (int i = 0; i < 16; i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
-    }
-    id[32] = '\0';
+    exchange_new_request_id(id);
     size_t before = buf_len(&c->out);
     exchange_error_response(c, status, id, true);
     struct access_record rec = {

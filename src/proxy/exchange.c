@@ -32,7 +32,7 @@ static char *dup_slice(struct h1_slice s)
     return p;
 }
 
-static void new_request_id(char out[33])
+void exchange_new_request_id(char out[33])
 {
     unsigned char raw[16];
     static const char hex[] = "0123456789abcdef";
@@ -361,7 +361,7 @@ static void restart_timer(struct exchange *x)
 
 /* ---- the request ----------------------------------------------------------------------- */
 
-static const char *strip_port(const char *host, char *buf, size_t size)
+const char *exchange_host_only(const char *host, char *buf, size_t size)
 {
     size_t n = strlen(host);
     if (host[0] == '[') {
@@ -488,10 +488,9 @@ void exchange_start(struct client *c, const struct h1_request *req)
     x->t_start = c->t_first_byte ? c->t_first_byte : clock_mono_ns();
     x->backend_ms = -1;
     x->diag = DIAG_OK;
-    new_request_id(x->id);
+    exchange_new_request_id(x->id);
     ev_init(&x->timer, on_timeout);
     x->timer.data = x;
-    w->requests++;
 
     x->method = dup_slice(req->method);
     struct h1_slice authority, path;
@@ -527,7 +526,7 @@ void exchange_start(struct client *c, const struct h1_request *req)
         return;
     }
     char host[300];
-    strip_port(x->host ? x->host : "", host, sizeof host);
+    exchange_host_only(x->host ? x->host : "", host, sizeof host);
     x->listener = runtime_match_listener(c->port, host, strlen(host));
     if (!x->listener || !x->listener->target) {
         snprintf(x->detail, sizeof x->detail, "no listener on port %u serves the host '%s'",
@@ -712,7 +711,6 @@ static bool retry_on_fresh_connection(struct exchange *x)
         return false;
     /* The backend closed a kept-alive connection just as we reused it: replay once. */
     x->retried = true;
-    x->c->w->retries++;
     upstream_release(up, false);
     x->up = NULL;
     x->upout.start = x->upout.end = 0;

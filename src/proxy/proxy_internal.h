@@ -51,7 +51,6 @@ struct upstream {
     struct dns_query *query;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    uint64_t t_start;
 };
 
 /* A worker's cached addresses of one FQDN backend (last known good on failure). */
@@ -60,7 +59,6 @@ struct addr_cache {
     socklen_t addr_len;
     bool valid;
     uint64_t expires_ms;
-    bool resolving;
 };
 
 struct worker {
@@ -84,8 +82,6 @@ struct worker {
     SSL_SESSION **sessions;   /* per backend: the last verified session... */
     char **session_sni;       /* ...and the SNI it was made with ("" = none) */
     struct addr_cache *addrs; /* per backend */
-    uint64_t requests;
-    uint64_t retries;
     struct worker_metrics metrics;
     struct request_ring ring;
 };
@@ -186,6 +182,10 @@ void exchange_upstream_failed(struct exchange *x, enum diag_code code, const cha
                               const char *error_info, const char *detail);
 void exchange_upstream_event(struct exchange *x, int revents);
 void exchange_abort(struct exchange *x);
+/* A fresh request id: 32 hex digits from the CSPRNG. */
+void exchange_new_request_id(char out[33]);
+/* A Host value without its port and IPv6 brackets, into buf ("" when it does not fit). */
+const char *exchange_host_only(const char *host, char *buf, size_t size);
 /* A gateway-generated error response (400, 404, 408, 413, 502, 504, ...). */
 void exchange_error_response(struct client *c, int status, const char *request_id,
                              bool close_after);

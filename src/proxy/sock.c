@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <openssl/err.h>
-
 #include "tls/tls_io.h"
 
 void sock_init(struct sock *s, int fd, sock_cb cb, void *data)
@@ -80,16 +78,7 @@ void sock_close(struct ev_loop *loop, struct sock *s)
     ev_io_stop(loop, &s->io);
     s->armed = 0;
     if (s->ssl) {
-        /* A TLS connection freed without a shutdown has its session marked not resumable --
-         * and that session object is the one shared by every later connection to the backend.
-         * Close politely unless the connection already failed. */
-        if (SSL_is_init_finished(s->ssl) && s->ssl_error != SSL_ERROR_SSL &&
-            s->ssl_error != SSL_ERROR_SYSCALL) {
-            ERR_clear_error();
-            SSL_shutdown(s->ssl);
-            ERR_clear_error();
-        }
-        SSL_free(s->ssl);
+        tls_io_free(s->ssl, s->ssl_error != SSL_ERROR_SSL && s->ssl_error != SSL_ERROR_SYSCALL);
         s->ssl = NULL;
     }
     if (s->fd >= 0) {

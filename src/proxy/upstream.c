@@ -113,33 +113,14 @@ static void mark_down(struct upstream *up)
 
 /* ---- certificate verdict --------------------------------------------------------------- */
 
-static const char *client_host_of(const struct exchange *x, char *buf, size_t size)
-{
-    /* The Host header without its port (and without IPv6 brackets). */
-    const char *h = x->host ? x->host : "";
-    size_t n = strlen(h);
-    if (h[0] == '[') {
-        const char *end = strchr(h, ']');
-        n = end ? (size_t)(end - h - 1) : 0;
-        h++;
-    } else {
-        const char *colon = strchr(h, ':');
-        if (colon)
-            n = (size_t)(colon - h);
-    }
-    if (n >= size)
-        n = 0;
-    memcpy(buf, h, n);
-    buf[n] = '\0';
-    return buf;
-}
-
 static bool verify_chain(struct upstream *up, char *detail, size_t size, enum diag_code *code)
 {
     const struct rt_settings *settings = up->backend->settings;
     struct rt_backend_names names;
     char host[256];
-    runtime_backend_names(up->backend, client_host_of(up->x, host, sizeof host), &names);
+    runtime_backend_names(up->backend,
+                          exchange_host_only(up->x->host ? up->x->host : "", host, sizeof host),
+                          &names);
     struct chain_report report;
     STACK_OF(X509) *sent = SSL_get_peer_cert_chain(up->s.ssl);
     /* The trust policy is shared read-only; the system store is loaded at start-up. */
@@ -287,7 +268,6 @@ static void on_resolved(const struct dns_result *res, void *arg)
     struct upstream *up = arg;
     up->query = NULL;
     struct addr_cache *ac = &up->w->addrs[up->backend->index];
-    ac->resolving = false;
     if (res->status == DNS_OK) {
         memcpy(&ac->addr, &res->addrs[0], res->addr_lens[0]);
         ac->addr_len = res->addr_lens[0];
@@ -414,7 +394,7 @@ void upstream_acquire(struct exchange *x, struct rt_backend *b, bool fresh)
     struct worker *w = x->c->w;
     struct rt_backend_names names;
     char host[256];
-    runtime_backend_names(b, client_host_of(x, host, sizeof host), &names);
+    runtime_backend_names(b, exchange_host_only(x->host ? x->host : "", host, sizeof host), &names);
     const char *sni = b->settings->cfg->protocol == CFG_PROTO_HTTPS && names.sni ? names.sni : "";
     if (!fresh) {
         for (struct upstream **pp = &w->idle[b->index]; *pp; pp = &(*pp)->next_idle) {
@@ -439,7 +419,6 @@ void upstream_acquire(struct exchange *x, struct rt_backend *b, bool fresh)
     up->backend = b;
     up->x = x;
     up->s.fd = -1;
-    up->t_start = clock_mono_ns();
     snprintf(up->sni, sizeof up->sni, "%s", sni);
     ev_init(&up->idle_timer, on_idle_timeout);
     up->idle_timer.data = up;
@@ -455,7 +434,6 @@ void upstream_acquire(struct exchange *x, struct rt_backend *b, bool fresh)
         return;
     }
     up->state = UP_RESOLVING;
-    ac->resolving = true;
     up->query = dns_resolve(w->dns, b->host, on_resolved, up);
     if (!up->query)
         fail(up, DIAG_DNS_RESOLUTION_FAILED, "dns", "ERRORINFO_UPSTREAM_NO_LIVE", "out of memory");

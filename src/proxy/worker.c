@@ -236,8 +236,6 @@ struct worker *worker_new(int id, const struct runtime *rt, struct access_log *l
     ev_check_start(w->loop, &w->reaper);
     ev_unref(w->loop); /* the reaper alone does not keep the loop alive */
     upstream_worker_init(w);
-    /* Seed rand() per worker for the ids of refused requests. */
-    srand((unsigned)(clock_mono_ns() ^ (uint64_t)id));
     return w;
 fail:
     worker_release(w);

@@ -7,6 +7,18 @@
 
 #include <openssl/err.h>
 
+void tls_io_free(SSL *ssl, bool clean)
+{
+    if (!ssl)
+        return;
+    if (clean && SSL_is_init_finished(ssl)) {
+        ERR_clear_error();
+        SSL_shutdown(ssl);
+        ERR_clear_error();
+    }
+    SSL_free(ssl);
+}
+
 static long ssl_result(SSL *ssl, int rc, int *want, int *ssl_error)
 {
     int err = SSL_get_error(ssl, rc);

@@ -5,6 +5,7 @@
 #ifndef GATEHOUSE_TLS_TLS_IO_H
 #define GATEHOUSE_TLS_TLS_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -19,5 +20,12 @@ long tls_io_read(int fd, SSL *ssl, void *buf, size_t len, int *want, int *ssl_er
 
 /* >0 bytes written, or TLS_IO_AGAIN / TLS_IO_ERROR. */
 long tls_io_write(int fd, SSL *ssl, const void *buf, size_t len, int *want, int *ssl_error);
+
+/*
+ * Frees a connection's TLS state. <clean>: the connection did not fail, so it is closed with a
+ * close_notify first -- OpenSSL marks the session of a connection freed without a shutdown as
+ * not resumable, and that session may be shared with later connections.
+ */
+void tls_io_free(SSL *ssl, bool clean);
 
 #endif
